@@ -73,7 +73,8 @@ def better_phrase(domain: str, sign: int) -> str:
 def unit_phrase(domain: str) -> str:
   """How a proposal must be stated in this domain."""
   if domain == "student":
-    return "a clock time for the bedtime (for example 10:30 PM)"
+    # no example time: any concrete example would act as an anchor for both sides
+    return "a clock time for the bedtime, with AM or PM"
   return f"a number of {spec(domain).unit}"
 
 
