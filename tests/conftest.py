@@ -1,5 +1,9 @@
 import os
 
+# Four simulated CPU devices for the sharding tests; set before anything imports jax. Single-device
+# code runs on device 0 as usual.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+
 import pytest
 
 EMOMAS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "emomas")
