@@ -5,3 +5,4 @@ from emodistill_jax.lm.language_model import LanguageModel, init_model, load_pre
 from emodistill_jax.lm.lora import LoRA, init_lora, merge
 from emodistill_jax.lm.peft_io import AdapterError, load_peft_adapter, save_peft_adapter
 from emodistill_jax.lm.weights import WeightsError, save_params
+from emodistill_jax.lm.sampler import generate

@@ -39,7 +39,7 @@ class LMConfig:
   max_position_embeddings: int = 32768
   dtype: str = "bfloat16"  # the checkpoint's dtype
   bos_token_id: int | None = None
-  eos_token_id: int | list[int] | None = None
+  eos_token_id: int | tuple[int, ...] | None = None  # a tuple (not a list) keeps the config hashable
   pad_token_id: int | None = None
 
   @property
@@ -56,7 +56,8 @@ class LMConfig:
         "head_dim": self.head_dim, "rms_norm_eps": self.rms_norm_eps, "rope_theta": self.rope_theta,
         "tie_word_embeddings": self.tie_word_embeddings, "hidden_act": "silu",
         "max_position_embeddings": self.max_position_embeddings, "torch_dtype": self.dtype,
-        "bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id,
+        "bos_token_id": self.bos_token_id,
+        "eos_token_id": list(self.eos_token_id) if isinstance(self.eos_token_id, tuple) else self.eos_token_id,
         "pad_token_id": self.pad_token_id,
     }
     if self.model_type == "llama":
@@ -105,7 +106,12 @@ def config_from_hf(d: Mapping[str, Any], where: str = "config.json") -> LMConfig
       tie_word_embeddings=bool(d.get("tie_word_embeddings", False)), qkv_bias=qkv_bias, o_bias=o_bias,
       model_type=model_type, max_position_embeddings=int(d.get("max_position_embeddings", 32768)),
       dtype=str(d.get("dtype") or d.get("torch_dtype") or "bfloat16"),
-      bos_token_id=d.get("bos_token_id"), eos_token_id=d.get("eos_token_id"), pad_token_id=d.get("pad_token_id"))
+      bos_token_id=d.get("bos_token_id"), eos_token_id=_ids(d.get("eos_token_id")),
+      pad_token_id=d.get("pad_token_id"))
+
+
+def _ids(value):
+  return tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def read_config(folder: str | os.PathLike) -> LMConfig:

@@ -129,7 +129,7 @@ _DISTRACTORS = [
     r"|cents?|yuan|rupees?)\b",
     r"\b\d+(?:\.\d+)?\s?(?:%|percent\b|per\s+cent\b|pct\b)",
     r"\b\d+(?:st|nd|rd|th)\b", r"\b(?:19|20)\d{2}\b", r"\b\d{1,3}(?:,\d{3})+(?:\.\d+)?\b",
-    r"(?:#|" + _any("no\\.", "number", "account", "acct", "case", "ref(?:erence)?", "ticket", "invoice",
+    r"(?:#|\b" + _any("no\\.", "number", "account", "acct", "case", "ref(?:erence)?", "ticket", "invoice",
                     "policy", "room", "bed", "ward", "floor", "zone", "sector", "building", "gate", "route",
                     "highway", "hwy", "exit", "option", "level", "grade", "age", "aged", "stage", "phase",
                     "section", "apartment", "apt", "tier", "code", "page", "id", "unit", "mile marker",
@@ -292,7 +292,8 @@ _STRONG = re.compile(r"\b" + _SUBJECT + _VERBS + r"\b|" + _any(
     "(?:soonest|earliest|latest|best|most|least)(?: (?:date|slot|option|time|i|we|can|could|do|offer"
     "|give|manage))* (?:is|would be)"))
 _WEAK = re.compile(_any("within", "in", "by", "for", "until", "till", "over", "at", "around", "about",
-                        "before") + r"\s+(?:(?:the\s+next|another|just|only|roughly|approximately|about)\s+)*$")
+                        "before")
+                   + r"\s+(?:(?:the\s+next|another|just|only|roughly|approximately|about)\s+)*$")
 _FILLER = (r"(?:\s+(?:just|maybe|perhaps|only|about|around|roughly|say|something\s+like|like|it\s+at|it"
            r"|you|at|for|on|to|a\s+total\s+of|a|the|full|firm|,))*\s*$")
 _CLAUSE_BREAK = re.compile(r"[,;:!?]|\.(?!\d)|" + _any(
@@ -318,7 +319,8 @@ _CONTEXT_PRE = re.compile(_any(
     + r"|\bit(?:'s|\s+is)\s+(?:(?:already|now|almost|nearly)\s+)?$")
 _CONTEXT_POST = re.compile(r"\s*" + _any(
     "ago", "overdue", "late", "past due", "behind", "in arrears", "delinquent", "so far", "right now",
-    "last night", "have passed", "has passed", "since", "to recover", "of sleep", "on the (?:wait ?list|list)",
+    "last night", "have passed", "has passed", "since", "to recover", "of sleep",
+    "on the (?:wait ?list|list)",
     "of (?:delay|waiting|wait|non-?payment|delinquency|default|arrears|pain|suffering|recovery|rest)"))
 _QUOTED_PRE = re.compile(
     r"(?<!if )\byou(?:'ve|'re|\s+have|\s+are|\s+just|\s+first|\s+initially|\s+originally|\s+\w+ly)*\s+"
@@ -370,7 +372,7 @@ def _last_part(pattern: re.Pattern, text: str) -> str:
 
 def _score(t: str, c: _Candidate, domain: str) -> float | None:
   """Score of a candidate as the speaker's proposal; None when it cannot be one."""
-  before, after = t[:c.start], t[c.end:]
+  before, after = t[max(0, c.start - 300):c.start], t[c.end:c.end + 300]  # bounded: linear in the text
   # a frame belongs to the next number: look back within the sentence, but not past another number
   window = _last_part(re.compile(r"\d"), _last_part(_SENTENCE_BREAK, before))[-70:]
   clause = _last_part(_CLAUSE_BREAK, window)
@@ -436,7 +438,9 @@ _END = r"\s*[.!]*$"  # the phrase closes its clause: "I'm done." but not "I'm do
 _I = r"(?:i|we)"
 _ACCEPT = re.compile(_any(
     _I + r"(?:'ll| will| can| must| hereby| gladly| happily| do| fully| now|'m happy to| am happy to)* "
-    r"(?:accept|agree)(?! (?:that (?!offer|deal|proposal)\w|it'?s|it is|this is|we\b|you\b|with you\b|there))",
+    # "I accept that you're struggling" and "I agree it's hard" concede a point, not the offer
+    r"(?:accept|agree)(?! (?:that (?!offer|deal|proposal)\w|it'?s|it is|this is|we\b|you\b|with you\b"
+    r"|there))",
     "accepted", "(?:it|that)(?:'s| is) a deal", "(?:you|we)(?:'ve| have)? (?:got )?(?:yourself )?a deal",
     "we(?:'re| are) agreed", "works for (?:me|us)", _I + " can (?:live|work) with (?:that|it|this)",
     _I + "(?:'ll| will) take (?:it|that|the deal|your offer)", "(?:fine|okay|ok) (?:by|with) me",
@@ -451,7 +455,8 @@ _WALK = re.compile(
     r"(?:\s+going\s+to)?\s+(?:"
     + _any("walk(?:ing)? away", "hang(?:ing)? up",
            "end(?:ing)? (?:this|the|our) (?:negotiation|conversation|discussion|call|talks?)", edge=False)
-    + "|" + _any("leav(?:e|ing)(?: (?:now|the table))?", "out(?: of here)?", r"giv(?:e|ing) up(?: on (?:this|you|the \w+))?",
+    + "|" + _any("leav(?:e|ing)(?: (?:now|the table))?", "out(?: of here)?",
+                 r"giv(?:e|ing) up(?: on (?:this|you|the \w+))?",
                  "done(?: here| with (?:this|you)| negotiating| talking)?", edge=False) + _END
     + ")|" + _any("(?:this|the|our) (?:negotiation|conversation|discussion|deal) is (?:over|finished|off)",
                   "negotiations? (?:are|is) (?:over|off)", _I + " refuse to (?:continue|negotiate|go on)",
