@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from emodistill_jax.negotiation.offers import is_acceptance, is_walkaway
 from emodistill_jax.negotiation.records import Message
 
 
@@ -40,8 +41,6 @@ class Mediator:
 
   def decide(self, messages: Sequence[Message]) -> Decision:
     """Decision after the last message of `messages` (whose offers are already extracted)."""
-    from emodistill_jax.negotiation.offers import is_acceptance, is_walkaway
-
     if not messages:
       return Decision("ongoing")
     last = messages[-1]
