@@ -440,7 +440,7 @@ _ACCEPT = re.compile(_any(
     _I + r"(?:'ll| will| can| must| hereby| gladly| happily| do| fully| now|'m happy to| am happy to)* "
     # "I accept that you're struggling" and "I agree it's hard" concede a point, not the offer
     r"(?:accept|agree)(?! (?:that (?!offer|deal|proposal)\w|it'?s|it is|this is|we\b|you\b|with you\b"
-    r"|there))",
+    r"|there|on (?:one|this|that) (?:thing|point)))",
     "accepted", "(?:it|that)(?:'s| is) a deal", "(?:you|we)(?:'ve| have)? (?:got )?(?:yourself )?a deal",
     "we(?:'re| are) agreed", "works for (?:me|us)", _I + " can (?:live|work) with (?:that|it|this)",
     _I + "(?:'ll| will) take (?:it|that|the deal|your offer)", "(?:fine|okay|ok) (?:by|with) me",
@@ -448,7 +448,7 @@ _ACCEPT = re.compile(_any(
     "(?:that|this)(?:'s| is) acceptable", edge=False)
     + r"|^(?:ok(?:ay)?|fine|alright|all\s+right|great|then|perfect)?\s*(?:deal|agreed)" + _END
     + r"|^(?:that|this|it)\s+works(?:\s+for\s+(?:me|us))?" + _END
-    + r"|^sounds\s+good(?:\s+to\s+(?:me|us))?" + _END
+    + r"|^sounds\s+good(?:\s+to\s+(?:me|us))?" + _END + r"|\byou\s+win" + _END
     + r"|(?:\d\S*\s*\w*|midnight|then|that)\s+it\s+is" + _END)  # "okay, 45 days it is"
 _WALK = re.compile(
     r"\b" + _I + r"(?:'m|'re|\s+am|\s+are|'ll|\s+will|\s+have\s+to|\s+must|\s+now|\s+hereby)*"
@@ -460,7 +460,9 @@ _WALK = re.compile(
                  "done(?: here| with (?:this|you)| negotiating| talking)?", edge=False) + _END
     + ")|" + _any("(?:this|the|our) (?:negotiation|conversation|discussion|deal) is (?:over|finished|off)",
                   "negotiations? (?:are|is) (?:over|off)", _I + " refuse to (?:continue|negotiate|go on)",
-                  "nothing (?:more|else|further) to (?:discuss|say)"))
+                  "nothing (?:more|else|further) to (?:discuss|say)",
+                  _I + "(?: will not|'ll not| won't| am not going to|'m not going to) continue (?:this|the|our)"
+                  " (?:negotiation|conversation|discussion)"))
 _NO_DEAL_BYE = re.compile(r"\bno\s+deal\b.*\b(?:good\s*-?bye|bye|farewell)\b")
 _BLOCKERS = re.compile(_any(
     "not", "never", "no longer", "refuse", "unable", "(?:would|will|do|can|could) you", "before", "could",
