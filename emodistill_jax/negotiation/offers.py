@@ -282,7 +282,7 @@ _STRONG = re.compile(r"\b" + _SUBJECT + _VERBS + r"\b|" + _any(
     "counter(?:offer)?(?: with| at| of)?", "final offer", "last offer", "grace period of", "extension of",
     "my (?:final |best |last |new |revised )?(?:offer|proposal|counter-?offer|position|limit|deadline)"
     "(?: is| of| would be| stands at|:)?",
-    "meet (?:you )?(?:halfway |in the middle )?at", "settle (?:on|for|at)", "agree (?:to|on)",
+    "meet (?:you )?(?:halfway |in the middle )?at", "agree (?:to|on)",
     "would you (?:accept|agree to|take|consider)", "(?:can|could) we (?:do|make it|agree on|settle on|say)",
     "(?:can|could|will) you (?:do|accept|agree to|manage|commit to|hold (?:on|out)|hang on|last|pay|wait"
     "|be in bed)",
@@ -366,6 +366,9 @@ _WAITLIST = re.compile(_any("wait ?list", "waiting list", "queue", "backlog", "a
                             "usually", "normally"))
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _last_part(pattern: re.Pattern, text: str) -> str:
   return pattern.split(text)[-1]
 
@@ -374,9 +377,9 @@ def _score(t: str, c: _Candidate, domain: str) -> float | None:
   """Score of a candidate as the speaker's proposal; None when it cannot be one."""
   before, after = t[max(0, c.start - 300):c.start], t[c.end:c.end + 300]  # bounded: linear in the text
   # a frame belongs to the next number: look back within the sentence, but not past another number
-  window = _last_part(re.compile(r"\d"), _last_part(_SENTENCE_BREAK, before))[-70:]
+  window = _last_part(_DIGIT, _last_part(_SENTENCE_BREAK, before))[-70:]
   clause = _last_part(_CLAUSE_BREAK, window)
-  near_after = re.split(r"\d", after, maxsplit=1)[0]
+  near_after = _DIGIT.split(after, maxsplit=1)[0]
   strong = bool(_STRONG.search(window))
   comparison, neg, limit = _COMPARISON.search(before), _NEGATION.search(clause), False
   if comparison or neg:
@@ -461,8 +464,8 @@ _WALK = re.compile(
     + ")|" + _any("(?:this|the|our) (?:negotiation|conversation|discussion|deal) is (?:over|finished|off)",
                   "negotiations? (?:are|is) (?:over|off)", _I + " refuse to (?:continue|negotiate|go on)",
                   "nothing (?:more|else|further) to (?:discuss|say)",
-                  _I + "(?: will not|'ll not| won't| am not going to|'m not going to) continue (?:this|the|our)"
-                  " (?:negotiation|conversation|discussion)"))
+                  _I + "(?: will not|'ll not| won't| am not going to|'m not going to) continue"
+                  " (?:this|the|our) (?:negotiation|conversation|discussion)"))
 _NO_DEAL_BYE = re.compile(r"\bno\s+deal\b.*\b(?:good\s*-?bye|bye|farewell)\b")
 _BLOCKERS = re.compile(_any(
     "not", "never", "no longer", "refuse", "unable", "(?:would|will|do|can|could) you", "before", "could",
