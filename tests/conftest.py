@@ -14,3 +14,8 @@ def emomas_dir():
   if not os.path.isdir(EMOMAS):
     pytest.skip("needs the EmoMAS CSVs at ../shared/data/emomas (beside the checkout)")
   return EMOMAS
+
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "slow: tens of seconds (a real pretrained model, e.g. SmolLM2 parity); "
+                          "runs by default, deselect with -m 'not slow'")

@@ -150,14 +150,16 @@ class BackendConfig:
       object.__setattr__(self, "cache_dir", os.fspath(self.cache_dir))
 
   @classmethod
-  def from_env(cls, prefix: str = "EMODISTILL", environ: Mapping[str, str] | None = None,
+  def from_env(cls, prefix: str = "EMODISTILL", *, environ: Mapping[str, str] | None = None,
                **overrides: Any) -> BackendConfig:
     """Config from `{prefix}_BASE_URL`, `{prefix}_API_KEYS` (comma-separated), `{prefix}_MODEL` and
     `{prefix}_CACHE_DIR`, with `overrides` (any field) on top.
 
     Precedence, per field: an override that is set (not None, not empty) > the environment variable (if
     set and not empty) > the field's default. So a config file can leave `base_url=None` or `""` to defer
-    to the environment, and a value it does give always wins. Nothing is validated here; call
+    to the environment, and a value it does give always wins. The same rule holds for fields without a
+    variable (None keeps the default), so `max_tokens=None` ("server decides") needs
+    `dataclasses.replace`. `environ` replaces `os.environ` (tests). Nothing is validated here; call
     `validate()` (the `ChatBackend` constructor does).
     """
     environ = os.environ if environ is None else environ
@@ -184,9 +186,11 @@ class BackendConfig:
                       f"(set {p}_BASE_URL or the config field base_url)")
     if not self.api_keys:
       problems.append(f"no API key: set {p}_API_KEYS (comma-separated) or the config field api_keys")
-    elif any(not k.reveal() or any(c.isspace() for c in k.reveal()) for k in self.api_keys):
-      bad = [i + 1 for i, k in enumerate(self.api_keys) if any(c.isspace() for c in k.reveal())]
-      problems.append(f"API key(s) #{', #'.join(map(str, bad))} contain whitespace (check {p}_API_KEYS)")
+    else:
+      bad = [i + 1 for i, k in enumerate(self.api_keys) if not k.reveal() or any(c.isspace() for c in k.reveal())]
+      if bad:
+        problems.append(f"API key(s) #{', #'.join(map(str, bad))} are empty or contain whitespace "
+                        f"(check {p}_API_KEYS or the config field api_keys)")
     if not self.model:
       problems.append(f"no model: set {p}_MODEL or the config field model")
     if not (self.timeout > 0):
@@ -469,15 +473,17 @@ class ChatBackend:
         "text": completion.text, "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens, "finish_reason": completion.finish_reason}}
     folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    tmp = None
     try:
+      os.makedirs(folder, exist_ok=True)
+      fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
       with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(entry, f, ensure_ascii=False)
         f.flush()
         os.fsync(f.fileno())
       os.replace(tmp, path)
-    except BaseException:
-      if os.path.exists(tmp):
+    except OSError as e:
+      # the answer was paid for and is valid: losing it to a full disk would be worse than not caching it
+      log.warning("could not write cache entry %s (%s: %s)", path, type(e).__name__, e.strerror)
+      if tmp is not None and os.path.exists(tmp):
         os.remove(tmp)
-      raise

@@ -6,3 +6,5 @@ from emodistill_jax.lm.lora import LoRA, init_lora, merge
 from emodistill_jax.lm.peft_io import AdapterError, load_peft_adapter, save_peft_adapter
 from emodistill_jax.lm.weights import WeightsError, save_params
 from emodistill_jax.lm.sampler import generate
+from emodistill_jax.lm.tokenizer import (Example, TokenizerError, build_bpe_tokenizer, build_example, encode_chat,
+                                       end_of_turn_ids, load_tokenizer, render_chat)

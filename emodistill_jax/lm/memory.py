@@ -42,12 +42,14 @@ depth). Use it only where a full compile is too slow.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import functools
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,9 +59,13 @@ from jax.sharding import Mesh
 from emodistill_jax.lm import sharding
 from emodistill_jax.lm.config import LMConfig, config_from_hf
 from emodistill_jax.lm.lora import LoRA, init_lora
-from emodistill_jax.lm.model import Transformer, attention_mask, positions_from_mask
+from emodistill_jax.lm.model import Linear, Transformer, attention_mask, positions_from_mask
 
 GB = 1e9
+# XLA:CPU's default scheduler orders work for concurrency and keeps far more alive than needed
+# (remat then saves nothing); the memory-minimising scheduler is closer to what an accelerator
+# compile does under its memory limit.
+COMPILER_OPTIONS = {"xla_cpu_enable_concurrency_optimized_scheduler": False}
 DEVICE_GB = (24, 80)  # the device sizes the plan checks
 MARGIN = 0.9  # a configuration "fits" when its total is below MARGIN x device memory
 
@@ -90,15 +96,40 @@ class StepSettings:
 # ----------------------------------------------------------------------------------------------- step
 
 
+@jax.custom_vjp
+def project_logits(hidden: jax.Array, head: jax.Array) -> jax.Array:
+  """hidden [..., E] @ head [E, V] -> fp32 logits [..., V] (fp32 accumulation).
+
+  The backward casts the logits' cotangent to the head's dtype before multiplying by head^T, as
+  mixed-precision trainers do: JAX's own transpose would multiply the fp32 cotangent by the bf16
+  head, which makes XLA hold an fp32 copy of the head (2.2 GB for Qwen2.5-7B). No gradient flows to
+  the (frozen) head; its cotangent is a zero that XLA removes. A no-op difference for fp32 models.
+  """
+  return jnp.einsum("...e,ev->...v", hidden, head, preferred_element_type=jnp.float32)
+
+
+def _project_fwd(hidden, head):
+  return project_logits(hidden, head), (hidden, head)
+
+
+def _project_bwd(res, g):
+  hidden, head = res
+  dh = jnp.einsum("...v,ev->...e", g.astype(head.dtype), head, preferred_element_type=jnp.float32)
+  return dh.astype(hidden.dtype), jnp.zeros_like(head)
+
+
+project_logits.defvjp(_project_fwd, _project_bwd)
+
+
 def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk: int) -> jax.Array:
   """log softmax(hidden @ head)[label] per position, fp32 [B, T], from hidden [B, T, E], head [E, V].
 
-  With chunk > 0 the sequence is cut into pieces of `chunk` tokens and each piece's fp32 logits
+  With 0 < chunk < T the sequence is cut into pieces of `chunk` tokens and each piece's fp32 logits
   [B, chunk, V] exist only inside a `jax.checkpoint`ed function run by `lax.map`: the backward pass
   recomputes them piece by piece instead of keeping [B, T, V].
   """
   def piece(h, y):  # h [B, C, E], y [B, C]
-    logits = jnp.einsum("bce,ev->bcv", h, head, preferred_element_type=jnp.float32)
+    logits = project_logits(h, head)
     label = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
     return label - jax.nn.logsumexp(logits, axis=-1)
 
@@ -112,6 +143,73 @@ def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk:
   ys = labels.reshape(B, n, chunk).swapaxes(0, 1)
   out = jax.lax.map(lambda args: jax.checkpoint(piece)(*args), (hs, ys))  # [n, B, C]
   return out.swapaxes(0, 1).reshape(B, T)
+
+
+# --------------------------------------------------------------------------- accelerator-like matmuls
+
+
+@jax.custom_vjp
+def native_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+  """x [..., in] @ w [in, out] in the inputs' dtype with fp32 accumulation, forward and backward.
+
+  What a GPU/TPU does for a bf16 `x @ w`. Written out because XLA:CPU has no bf16-output matmul:
+  it converts both operands to fp32, and since the converted weights are loop-invariant it hoists
+  and shares them between the policy pass, the reference pass and the backward, so an fp32 copy of
+  every weight (2x the bf16 base) would sit in the CPU plan's temp bytes.
+  """
+  return jnp.matmul(x, w, preferred_element_type=jnp.float32).astype(x.dtype)
+
+
+def _matmul_fwd(x, w):
+  return native_matmul(x, w), (x, w)
+
+
+def _matmul_bwd(res, g):
+  x, w = res
+  dx = jnp.einsum("...o,io->...i", g, w, preferred_element_type=jnp.float32).astype(x.dtype)
+  dw = jnp.einsum("...i,...o->io", x, g, preferred_element_type=jnp.float32).astype(w.dtype)
+  return dx, dw
+
+
+native_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+_LINEAR_SIGNATURE = inspect.signature(Linear.__call__)
+
+
+def _native_linear(next_fun, args, kwargs, context):
+  """A flax method interceptor: `model.Linear.__call__` with its matmuls through `native_matmul`.
+
+  Same parameters, same math (x W + b + dropout(x) A B * scale) as `model.Linear`; only the matmul
+  primitive differs. Dropout draws its mask with `make_rng("dropout")` as nn.Dropout does.
+  """
+  module = context.module
+  if not isinstance(module, Linear) or context.method_name != "__call__":
+    return next_fun(*args, **kwargs)
+  a = _LINEAR_SIGNATURE.bind(module, *args, **kwargs)
+  a.apply_defaults()
+  x, adapter, scale, dropout, deterministic = (a.arguments[k] for k in
+                                               ("x", "adapter", "scale", "dropout", "deterministic"))
+  kernel = module.param("kernel", nn.initializers.normal(0.02), (x.shape[-1], module.features), module.dtype)
+  y = native_matmul(x, kernel)
+  if module.use_bias:
+    y = y + module.param("bias", nn.initializers.zeros, (module.features,), module.dtype)
+  if adapter is not None:
+    h = x
+    if dropout > 0 and not deterministic:
+      keep = jax.random.bernoulli(module.make_rng("dropout"), 1.0 - dropout, x.shape)
+      h = jnp.where(keep, x / (1.0 - dropout), 0).astype(x.dtype)
+    low = native_matmul(h, adapter["a"].astype(x.dtype))
+    y = y + native_matmul(low, adapter["b"].astype(x.dtype)) * jnp.asarray(scale, x.dtype)
+  return y
+
+
+def matmul_context(matmuls: str):
+  """"native": Linear layers through `native_matmul`; "as_written": the model code untouched."""
+  if matmuls == "native":
+    return nn.intercept_methods(_native_linear)
+  if matmuls == "as_written":
+    return contextlib.nullcontext()
+  raise ValueError(f"matmuls={matmuls!r}: expected 'native' or 'as_written'")
 
 
 def sequence_ratio_loss(logp, ref_logp, mask, advantages, clip_eps: float, kl_coef: float):
@@ -203,8 +301,11 @@ def _shardings(mesh: Mesh, base, lora, opt_state, data):
 
 
 def compile_step(config: LMConfig, *, batch: int, seq_len: int, remat: bool, devices: int = 1, fsdp: int = 1,
-                 dtype=jnp.bfloat16, settings: StepSettings = StepSettings()) -> dict[str, Any]:
-  """AOT-compile one step for one setup and return XLA's per-device memory analysis (bytes)."""
+                 dtype=jnp.bfloat16, settings: StepSettings = StepSettings(), matmuls: str = "native") -> dict[str, Any]:
+  """AOT-compile one step for one setup and return XLA's per-device memory analysis (bytes).
+
+  matmuls: "native" (bf16 matmuls as an accelerator runs them, see `native_matmul`) or "as_written".
+  """
   if jax.device_count() < devices:
     raise RuntimeError(
         f"the plan asks for {devices} devices but jax has {jax.device_count()}; start Python with "
@@ -219,9 +320,10 @@ def compile_step(config: LMConfig, *, batch: int, seq_len: int, remat: bool, dev
   jitted = jax.jit(step, in_shardings=(base_sh, lora_sh, lora_sh, opt_sh, data_sh),
                    out_shardings=(lora_sh, opt_sh, rep), donate_argnums=(1, 3))
   t0 = time.perf_counter()
-  lowered = jitted.lower(base, lora, ref_lora, opt_state, data)
+  with matmul_context(matmuls):
+    lowered = jitted.lower(base, lora, ref_lora, opt_state, data)
   t1 = time.perf_counter()
-  compiled = lowered.compile()
+  compiled = lowered.compile(compiler_options=COMPILER_OPTIONS)
   t2 = time.perf_counter()
   m = compiled.memory_analysis()
   out = {
@@ -272,30 +374,34 @@ def _setup_name(devices: int, fsdp: int) -> str:
 
 def memory_plan(config_dict: Mapping[str, Any], batch: int, seq_lens: Sequence[int], remats: Sequence[bool],
                 device_setups: Sequence[tuple[int, int]], *, dtype=jnp.bfloat16,
-                settings: StepSettings = StepSettings(), layers: Sequence[int] | None = None,
-                device_gb: Sequence[float] = DEVICE_GB, margin: float = MARGIN, log=print) -> list[dict]:
+                settings: StepSettings = StepSettings(), matmuls: str = "native", compare_as_written: bool = False,
+                layers: Sequence[int] | None = None, device_gb: Sequence[float] = DEVICE_GB,
+                margin: float = MARGIN, log=print) -> list[dict]:
   """One entry per (seq_len, remat, (devices, fsdp)): per-device bytes and whether it fits.
 
   config_dict: an HF config.json dict (e.g. `QWEN25_7B`). batch: per-device sequences.
-  device_setups: (devices, fsdp) pairs, e.g. [(1, 1), (4, 1), (4, 4)]. layers: None compiles the full
-  depth; two layer counts (e.g. (2, 4)) compile those and extrapolate linearly (see module docstring).
+  device_setups: (devices, fsdp) pairs, e.g. [(1, 1), (4, 1), (4, 4)]. matmuls: see `compile_step`;
+  compare_as_written adds the XLA:CPU numbers of the unmodified model code (`as_written_*` keys).
+  layers: None compiles the full depth; two layer counts (e.g. (2, 4)) compile those and extrapolate
+  linearly (see the module docstring).
   """
   config = config_from_hf(config_dict)
   depth = config.num_layers
+  if layers is not None and (len(layers) != 2 or len(set(layers)) != 2):
+    raise ValueError(f"layers={layers}: give two different layer counts to extrapolate from")
+
+  def measure(seq_len, remat, devices, fsdp, mode):
+    kw = dict(batch=batch, seq_len=seq_len, remat=remat, devices=devices, fsdp=fsdp, dtype=dtype,
+              settings=settings, matmuls=mode)
+    if layers is None:
+      return compile_step(config, **kw)
+    return _extrapolate({n: compile_step(dataclasses.replace(config, num_layers=n), **kw) for n in layers}, depth)
+
   entries = []
   for seq_len in seq_lens:
     for remat in remats:
       for devices, fsdp in device_setups:
-        if layers is None:
-          mem = compile_step(config, batch=batch, seq_len=seq_len, remat=remat, devices=devices, fsdp=fsdp,
-                             dtype=dtype, settings=settings)
-        else:
-          if len(layers) != 2 or depth in layers:
-            raise ValueError(f"layers={layers}: give two layer counts to extrapolate from")
-          points = {n: compile_step(dataclasses.replace(config, num_layers=n), batch=batch, seq_len=seq_len,
-                                    remat=remat, devices=devices, fsdp=fsdp, dtype=dtype, settings=settings)
-                    for n in layers}
-          mem = _extrapolate(points, depth)
+        mem = measure(seq_len, remat, devices, fsdp, matmuls)
         exact = analytic_bytes(config, batch=batch, seq_len=seq_len, devices=devices, fsdp=fsdp, dtype=dtype,
                                settings=settings)
         total = mem["total_bytes"]
@@ -303,13 +409,18 @@ def memory_plan(config_dict: Mapping[str, Any], batch: int, seq_lens: Sequence[i
             "setup": _setup_name(devices, fsdp), "devices": devices, "fsdp": fsdp, "batch_per_device": batch,
             "global_batch": batch * devices, "seq_len": seq_len, "remat": bool(remat),
             "dtype": jnp.dtype(dtype).name, "layers": depth, "logit_chunk": settings.logit_chunk,
+            "lora_rank": settings.lora_rank, "lora_targets": list(settings.lora_targets), "matmuls": matmuls,
             "extrapolated": layers is not None, "compiled_layers": list(layers) if layers else [depth],
             **mem, **exact, "total_gb": round(total / GB, 2),
             **{f"fits_{g:g}gb": bool(total <= margin * g * GB) for g in device_gb}, "margin": margin,
         }
-        log(f"memory plan: seq {seq_len} remat {remat} {entry['setup']}: total {entry['total_gb']} GB "
-            f"(args {mem['argument_bytes'] / GB:.2f}, temp {mem['temp_bytes'] / GB:.2f}), "
-            f"compile {mem['compile_seconds']} s")
+        if compare_as_written and matmuls != "as_written":
+          cpu = measure(seq_len, remat, devices, fsdp, "as_written")
+          entry.update({f"as_written_{k}": cpu[k] for k in ("temp_bytes", "total_bytes", "compile_seconds")})
+        log(f"memory plan: T={seq_len} remat={'on' if remat else 'off'} {entry['setup']}: "
+            f"{entry['total_gb']} GB (args {mem['argument_bytes'] / GB:.2f}, temp {mem['temp_bytes'] / GB:.2f}"
+            + (f", as written {entry['as_written_total_bytes'] / GB:.2f}" if "as_written_total_bytes" in entry else "")
+            + f"), compile {mem['compile_seconds']} s")
         entries.append(entry)
   return entries
 
@@ -318,9 +429,11 @@ def plan_table(entries: Sequence[dict]) -> tuple[list[str], list[list[Any]]]:
   """Header and rows (GB) for `launchers.common.format_table`."""
   gb = lambda b: f"{b / GB:.2f}"
   fits = [k for k in entries[0] if k.startswith("fits_")] if entries else []
+  cpu = bool(entries) and "as_written_total_bytes" in entries[0]
   header = ["setup", "batch x T", "remat", "args GB", "output GB", "temp GB", "code GB", "total GB",
-            *[f"fits {k[5:-2]} GB" for k in fits]]
+            *[f"fits {k[5:-2]} GB" for k in fits], *(["total GB (CPU, as written)"] if cpu else [])]
   rows = [[e["setup"], f"{e['batch_per_device']} x {e['seq_len']}", "on" if e["remat"] else "off",
            gb(e["argument_bytes"]), gb(e["output_bytes"]), gb(e["temp_bytes"]), gb(e["generated_code_bytes"]),
-           gb(e["total_bytes"]), *["yes" if e[k] else "no" for k in fits]] for e in entries]
+           gb(e["total_bytes"]), *["yes" if e[k] else "no" for k in fits],
+           *([gb(e["as_written_total_bytes"])] if cpu else [])] for e in entries]
   return header, rows

@@ -39,7 +39,7 @@ def default_config() -> config_dict.ConfigDict:
   return c
 
 
-def make_config(config: Mapping[str, Any] | config_dict.ConfigDict | None = None, **overrides) -> config_dict.ConfigDict:
+def make_config(config: Mapping[str, Any] | None = None, **overrides) -> config_dict.ConfigDict:
   """`default_config()` updated with `config` and `overrides`; unknown keys are an error."""
   out = default_config()
   items = dict(config.items()) if config is not None else {}

@@ -2,5 +2,5 @@
 
 from emodistill_jax.signals.advantages import episode_judge_advantages, turn_advantages, zscore
 from emodistill_jax.signals.metrics import aggregate, bootstrap_ci, wilson_ci
-from emodistill_jax.signals.returns import (hybrid_score, outcome_shaped_return, savings, time_weight,
+from emodistill_jax.signals.returns import (AGREEMENT_BONUS, hybrid_score, outcome_shaped_return, savings, time_weight,
                                             turn_terms)

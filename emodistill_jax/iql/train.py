@@ -1,0 +1,99 @@
+"""Training loops: one configuration (`train_selector`, resumable with a workdir) and grids."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from tqdm import tqdm
+
+from emodistill_jax.iql.learner import Hyper, StaticConfig, default_config, init_state, train_chunk_jit
+from emodistill_jax.iql.selector import Selector
+from emodistill_jax.iql.transitions import validate
+
+METRICS = "metrics.jsonl"
+CHECKPOINT = "train_state"
+
+
+def stability_summary(rows: list[dict]) -> dict:
+  """Median and median absolute deviation of every metric over the last quarter of the log."""
+  if not rows:
+    return {}
+  tail = rows[-max(1, len(rows) // 4):]
+  out = {}
+  for k in tail[0]:
+    if k == "step":
+      continue
+    v = np.array([r[k] for r in tail], np.float64)
+    med = float(np.median(v))
+    out[k] = {"median": med, "mad": float(np.median(np.abs(v - med)))}
+  return out
+
+
+def _device_data(transitions: Mapping[str, np.ndarray]) -> dict:
+  return {k: jnp.asarray(v) for k, v in validate(transitions).items()}
+
+
+def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdir: str | None = None,
+                   progress: bool = False, meta: dict | None = None) -> Selector:
+  """Trains one IQL configuration; with a workdir, logs metrics.jsonl, checkpoints the train state
+  after every call and resumes from it (the same run continues: same data order, same result)."""
+  config = default_config() if config is None else config
+  data = _device_data(transitions)
+  static = StaticConfig(config)
+  hp = Hyper.of(config)
+  state = init_state(config, jax.random.PRNGKey(config.seed))
+  rows: list[dict] = []
+  ckpt_path = os.path.abspath(os.path.join(workdir, CHECKPOINT)) if workdir else None
+  if ckpt_path and os.path.exists(ckpt_path):
+    state = ocp.StandardCheckpointer().restore(ckpt_path, state)
+    rows = _read_metrics(workdir, int(state.step))
+  steps = int(config.steps)
+  k = max(1, min(int(config.updates_per_call), steps))
+  bar = tqdm(total=steps, initial=int(state.step), disable=not progress, unit="upd", desc="iql")
+  checkpointer = ocp.StandardCheckpointer() if ckpt_path else None
+  while int(state.step) < steps:
+    n = min(k, steps - int(state.step))
+    t0 = time.perf_counter()
+    state, info = train_chunk_jit(static, state, data, hp, n)
+    row = {"step": int(state.step), **{name: float(v) for name, v in info.items()}}
+    row["updates_per_s"] = n / (time.perf_counter() - t0)
+    rows.append(row)
+    bar.update(n)
+    bar.set_postfix(q=f"{row['critic_loss']:.3g}", v=f"{row['value_loss']:.3g}", pi=f"{row['actor_loss']:.3g}")
+    if workdir:
+      with open(os.path.join(workdir, METRICS), "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+      checkpointer.save(ckpt_path, state, force=True)
+      checkpointer.wait_until_finished()
+  bar.close()
+  summary = stability_summary(rows)
+  meta = {**(meta or {}), "config": config.to_dict(), "steps": int(state.step), "stability": summary}
+  return Selector(state.policy, config.hidden_dim, meta=meta)
+
+
+def _read_metrics(workdir: str, upto_step: int) -> list[dict]:
+  """Metric rows up to the checkpointed step; later rows (written before a crash, after the last
+  checkpoint) are dropped from the file so the resumed run does not log them twice."""
+  path = os.path.join(workdir, METRICS)
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except ValueError:
+        break
+      if row["step"] > upto_step:
+        break
+      rows.append(row)
+  with open(path, "w", encoding="utf-8") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+  return rows
