@@ -21,7 +21,6 @@ import torch
 import transformers
 
 from emodistill_jax.lm import generate, init_lora, load_peft_adapter, load_pretrained, save_peft_adapter
-from emodistill_jax.lm.lora import ATTENTION, MLP
 from emodistill_jax.lm.tokenizer import build_bpe_tokenizer, encode_chat, end_of_turn_ids
 from emodistill_jax.serving import APIError, parse_chat_request, start_server
 from emodistill_jax.serving import engine as engine_module
@@ -57,7 +56,7 @@ def tiny(tmp_path_factory):
     hf.lm_head.weight[partial] = 0.0
   hf.save_pretrained(folder)
   model = load_pretrained(folder, dtype="float32")
-  lora = init_lora(model.config, jax.random.key(1), rank=4, b_init_std=0.1, targets=ATTENTION + MLP)
+  lora = init_lora(model.config, jax.random.key(2), rank=4, b_init_std=0.1)
   adapter = tmp_path_factory.mktemp("adapters") / "tiny-lora"
   save_peft_adapter(lora, adapter, model)
   return str(folder), str(adapter), tokenizer, model, load_peft_adapter(adapter, model)
@@ -324,7 +323,8 @@ def test_stop_finishes_in_flight_requests_and_refuses_new_connections(tiny, monk
 
 def test_parse_chat_request_maps_fields():
   parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
-  req = parse_chat_request({"model": "m", "messages": [{"role": "developer", "content": parts}], "max_tokens": 3, "max_completion_tokens": 5, "stop": "x", "seed": 7, "n": 1}, 10)
+  req = parse_chat_request({"model": "m", "messages": [{"role": "developer", "content": parts}], "max_tokens": 3,
+                            "max_completion_tokens": 5, "stop": "x", "seed": 7, "n": 1}, 10)
   assert req.messages == [{"role": "system", "content": "ab"}]
   assert (req.max_tokens, req.stop, req.seed, req.temperature, req.stream) == (5, ("x",), 7, 1.0, False)
   with pytest.raises(APIError) as e:

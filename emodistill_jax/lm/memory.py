@@ -65,7 +65,7 @@ GB = 1e9
 # XLA:CPU's default scheduler orders work for concurrency and keeps far more alive than needed
 # (remat then saves nothing); the memory-minimising scheduler is closer to what an accelerator
 # compile does under its memory limit.
-COMPILER_OPTIONS = {"xla_cpu_enable_concurrency_optimized_scheduler": False}
+COMPILER_OPTIONS = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 DEVICE_GB = (24, 80)  # the device sizes the plan checks
 MARGIN = 0.9  # a configuration "fits" when its total is below MARGIN x device memory
 

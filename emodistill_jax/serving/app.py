@@ -52,8 +52,7 @@ def _error_response(error: APIError) -> web.Response:
   return web.json_response(error.body(), status=error.status, headers=error.headers)
 
 
-_STATUS_ERRORS = {404: ("not_found_error", "not_found"), 405: ("invalid_request_error", "method_not_allowed"),
-                  413: ("invalid_request_error", "request_too_large")}
+_STATUS_CODES = {405: "method_not_allowed", 413: "request_too_large"}
 
 
 @web.middleware
@@ -67,10 +66,10 @@ async def errors_middleware(request: web.Request, handler):
   except web.HTTPException as e:  # routing (404, 405) and aiohttp's own body-size check (413)
     if e.status < 400:
       raise
-    type_, code = _STATUS_ERRORS.get(e.status, ("invalid_request_error", None))
-    message = f"request body larger than {request.app[STATE].config.max_request_bytes} bytes" if e.status == 413 \
-        else f"{e.reason}: {request.method} {request.path}"
-    return _error_response(APIError(e.status, message, type_, None, code))
+    message = (f"request body larger than {request.app[STATE].config.max_request_bytes} bytes" if e.status == 413
+               else f"Invalid URL ({request.method} {request.path})" if e.status == 404
+               else f"{e.reason} ({request.method} {request.path})")
+    return _error_response(APIError(e.status, message, "invalid_request_error", None, _STATUS_CODES.get(e.status)))
   except asyncio.CancelledError:
     raise
   except Exception:
@@ -117,7 +116,9 @@ async def _read_json(request: web.Request, limit: int):
 
 async def health(request: web.Request) -> web.Response:
   state = request.app[STATE]
-  return web.json_response({"status": "draining" if state.draining else "ok", "queued": state.engine.pending})
+  engine = state.engine
+  return web.json_response({"status": "draining" if state.draining else "ok", "queued": engine.pending,
+                            "batches": engine.batches_run, "largest_batch": engine.largest_batch})
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -183,11 +184,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                                                       result.prompt_tokens, result.completion_tokens, created))
   response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
   await response.prepare(request)
-  for chunk in protocol.chat_chunks(cid, req.model, result.pieces, result.finish_reason, result.prompt_tokens,
-                                    result.completion_tokens, req.include_usage, created):
-    await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-  await response.write(b"data: [DONE]\n\n")
-  await response.write_eof()
+  try:
+    for chunk in protocol.chat_chunks(cid, req.model, result.pieces, result.finish_reason, result.prompt_tokens,
+                                      result.completion_tokens, req.include_usage, created):
+      await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+  except ConnectionResetError:  # the client left mid-stream; nothing more can be sent
+    log.info("%s: client disconnected during the stream", cid)
   return response
 
 

@@ -71,7 +71,11 @@ def build_state(config, model=None, tokenizer=None, lora=None) -> ServerState:
   decode = functools.partial(tokenizer.decode, skip_special_tokens=True)
   engine = Engine(model, decode, stop_ids, pad, config.queue_size, config.max_batch_size)
   if config.warmup:
-    engine.warmup(list(models.values()))
+    try:
+      engine.warmup(list(models.values()))
+    except BaseException:
+      engine.close(cancel_pending=True)
+      raise
   return ServerState(config=config, engine=engine, encode=functools.partial(encode_chat, tokenizer),
                      models=models, parents=parents, context_length=model.config.max_position_embeddings,
                      api_keys=_api_keys(config))
@@ -155,6 +159,7 @@ def start_server(config: Mapping | None = None, *, language_model=None, chat_tok
       box["error"] = e
       ready.set()
     finally:
+      loop.run_until_complete(loop.shutdown_default_executor())
       loop.close()
 
   thread = threading.Thread(target=run, name="emodistill-serve", daemon=True)
