@@ -29,6 +29,7 @@ class Negotiation:
   counterparty: Counterparty
   extractor: OfferExtractor = dataclasses.field(default_factory=ParserExtractor)
   mediator: Mediator = dataclasses.field(default_factory=Mediator)
+  log_selector_probs: bool = False  # store the selector's distribution per turn in episode.meta
 
   async def run(self, ctx: EpisodeContext) -> Episode:
     s = ctx.scenario
@@ -49,7 +50,7 @@ class Negotiation:
       message.state = decision.state
     success = decision.state == "accepted"
     meta = {"end_reason": decision.reason}
-    if any(p is not None for p in probs):
+    if self.log_selector_probs and any(p is not None for p in probs):
       meta["selector_probs"] = [list(p) if p is not None else None for p in probs]
     return Episode(
         episode_id=ctx.episode_id, scenario_id=s.id, domain=s.domain, seed=ctx.seed, x0=s.x0, xstar=s.xstar,

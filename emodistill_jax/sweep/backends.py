@@ -37,7 +37,7 @@ def chat_backend(role_config, role: str):
 
 def build_negotiation(config):
   """(Negotiation, usage()) for a sweep or evaluation config."""
-  from emodistill_jax.agents.sandbox import SandboxCounterparty, SandboxTeacher, UniformSelector
+  from emodistill_jax.agents.sandbox import FixedSelector, SandboxCounterparty, SandboxTeacher, UniformSelector
   backends = {}
   if config.focal.kind == "api":
     from emodistill_jax.agents.llm import LLMFocalAgent
@@ -57,7 +57,7 @@ def build_negotiation(config):
     backends["extractor"] = chat_backend(config.extractor, "extractor")
     extractor = LLMExtractor(backends["extractor"])
   tolerance = config.tolerance if config.tolerance is not None else spec(config.domain).tolerance
-  selector = UniformSelector(None if config.emotion_free else emotion_labels(config))
+  selector = FixedSelector(None) if config.emotion_free else UniformSelector(emotion_labels(config))
   negotiation = Negotiation(focal, selector, counterparty, extractor, Mediator(tolerance, config.max_messages))
   negotiation.backends = backends
   return negotiation, lambda: {role: b.usage_by_role() for role, b in backends.items()}
