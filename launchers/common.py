@@ -52,7 +52,8 @@ def run(main: Callable[[Any], None]) -> None:
   def _main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.INFO)
+    if not flags.FLAGS["verbosity"].present:  # orbax and friends log every step at INFO
+      logging.set_verbosity(logging.WARNING)
     main(CONFIG.value)
 
   app.run(_main)

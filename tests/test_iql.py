@@ -113,7 +113,7 @@ def test_grid_member_equals_training_alone():
   data = _random_data()
   c = _config(50)
   members = [dict(expectile=0.7, beta=3.0, gamma=0.99, seed=0), dict(expectile=0.9, beta=10.0, gamma=0.95, seed=7)]
-  grid, rows = train_grid(data, c, members)
+  grid, rows, _ = train_grid(data, c, members)
   for m, selector in zip(members, grid):
     alone = train_selector(data, _with(c, m))
     for x, y in zip(jax.tree.leaves(alone.params), jax.tree.leaves(selector.params)):

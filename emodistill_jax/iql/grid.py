@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from emodistill_jax.iql.learner import Hyper, StaticConfig, init_state, train_chunk
+from emodistill_jax.iql.learner import Hyper, StaticConfig, modules_of, q_taken, init_state, td_target, train_chunk
 from emodistill_jax.iql.selector import Selector
 from emodistill_jax.iql.train import _device_data, stability_summary
 
@@ -38,7 +38,8 @@ def _grid_chunk(static, states, data, hps, num_updates):
 
 
 def train_grid(transitions, config, members: Sequence[dict], progress: bool = False):
-  """Returns (selectors, per-member metric rows); members as from `grid_members`."""
+  """Returns (selectors, per-member metric rows, final stacked train states); members as from
+  `grid_members`."""
   data = _device_data(transitions)
   static = StaticConfig(config)
   keys = jnp.stack([jax.random.PRNGKey(m["seed"]) for m in members])
@@ -71,4 +72,18 @@ def train_grid(transitions, config, members: Sequence[dict], progress: bool = Fa
     policy = jax.tree.map(lambda x: np.asarray(x[i]), states.policy)
     meta = {"member": m, "config": {**config.to_dict(), **m}, "stability": stability_summary(rows[i])}
     selectors.append(Selector(policy, config.hidden_dim, meta=meta))
-  return selectors, rows
+  return selectors, rows, states
+
+
+def heldout_td_errors(config, states, members: Sequence[dict], heldout) -> np.ndarray:
+  """Each member's mean squared TD error (Q(s, a) - r - gamma (1 - done) V(s'))^2 on held-out data."""
+  critic, value, _ = modules_of(config)
+  data = _device_data(heldout)
+  gammas = jnp.asarray([m["gamma"] for m in members], jnp.float32)
+
+  def one(state, gamma):
+    q = q_taken(critic.apply({"params": state.critic}, data["states"]), data["actions"])
+    target = td_target(data["rewards"], data["dones"], value.apply({"params": state.value}, data["next_states"]), gamma)
+    return ((q - target) ** 2).mean()
+
+  return np.asarray(jax.jit(jax.vmap(one))(states, gammas))

@@ -75,7 +75,7 @@ def _modules(hidden: int, head: int, twin: bool):
   return Critic(hidden, head, twin), Value(hidden), Policy(hidden)
 
 
-def _modules_of(config):
+def modules_of(config):
   return _modules(int(config.hidden_dim), int(config.head_dim), bool(config.twin_q))
 
 
@@ -84,7 +84,7 @@ def _optimizer(config) -> optax.GradientTransformation:
 
 
 def init_state(config, key: jax.Array) -> TrainState:
-  critic, value, policy = _modules_of(config)
+  critic, value, policy = modules_of(config)
   kc, kv, kp, key = jax.random.split(key, 4)
   s = jnp.zeros((1, STATE_DIM), jnp.float32)
   pc, pv, pp = critic.init(kc, s)["params"], value.init(kv, s)["params"], policy.init(kp, s)["params"]
@@ -109,7 +109,7 @@ def awr_weights(advantage, beta, max_weight: float = 100.0):
   return jnp.minimum(jnp.exp(beta * advantage), max_weight)
 
 
-def _q_taken(q_all, actions):
+def q_taken(q_all, actions):
   """q_all [n_q, B, A] -> min over the twins of Q(s, a) [B]."""
   taken = jnp.take_along_axis(q_all, actions[None, :, None], axis=-1)[..., 0]
   return taken.min(axis=0)
@@ -118,10 +118,10 @@ def _q_taken(q_all, actions):
 # ---------------------------------------------------------------------------------- one update
 
 def update(config, state: TrainState, batch: dict, hp: Hyper) -> tuple[TrainState, dict]:
-  critic, value, policy = _modules_of(config)
+  critic, value, policy = modules_of(config)
   opt = _optimizer(config)
   s, a, r, s2, done = batch["states"], batch["actions"], batch["rewards"], batch["next_states"], batch["dones"]
-  q_target = _q_taken(critic.apply({"params": state.target_critic}, s), a)
+  q_target = q_taken(critic.apply({"params": state.target_critic}, s), a)
 
   def value_loss(p):
     v = value.apply({"params": p}, s)
@@ -204,4 +204,4 @@ def train_chunk_jit(static: StaticConfig, state, data, hp, num_updates):
 
 
 def policy_logits(config, policy_params, states):
-  return _modules_of(config)[2].apply({"params": policy_params}, states)
+  return modules_of(config)[2].apply({"params": policy_params}, states)

@@ -50,6 +50,8 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
   hp = Hyper.of(config)
   state = init_state(config, jax.random.PRNGKey(config.seed))
   rows: list[dict] = []
+  if workdir:
+    os.makedirs(workdir, exist_ok=True)
   ckpt_path = os.path.abspath(os.path.join(workdir, CHECKPOINT)) if workdir else None
   if ckpt_path and os.path.exists(ckpt_path):
     state = ocp.StandardCheckpointer().restore(ckpt_path, state)

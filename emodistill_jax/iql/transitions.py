@@ -50,10 +50,7 @@ def _episode_rewards(episode, variant: str, placement: str, turn_adv: Sequence[f
   T = sum(m.speaker == "focal" for m in episode.messages)
   r = np.zeros(T)
   if variant == "outcome":
-    focal = [m.offer for m in episode.messages if m.speaker == "focal"]
-    counter = [episode.messages[i + 1].offer if i + 1 < len(episode.messages) else None
-               for i, m in enumerate(episode.messages) if m.speaker == "focal"]
-    terms = turn_terms(episode.x0, episode.xstar, focal, counter)
+    terms = turn_terms(episode.x0, episode.xstar, *episode.turn_offers())
     bonus = AGREEMENT_BONUS if episode.success else -AGREEMENT_BONUS
     if placement == "dense":
       r[:] = terms

@@ -247,15 +247,17 @@ def make_step(module: Transformer, settings: StepSettings):
     labels = jnp.concatenate([ids[:, 1:], ids[:, :1]], axis=1)  # next token (last column unused)
     return token_logprobs(hidden, head, labels, settings.logit_chunk)
 
-  def loss_fn(lora, base, ref_lora, batch):
-    ref_logp = jax.lax.stop_gradient(logprobs(base, jax.lax.stop_gradient(ref_lora), batch, True, None))
+  def loss_fn(lora, base, ref_logp, batch):
     logp = logprobs(base, lora, batch, False, {"dropout": batch["rng"]})
     return sequence_ratio_loss(logp, ref_logp, batch["response"], batch["advantages"], settings.clip_eps,
                                settings.kl_coef)
 
   def step(base, lora, ref_lora, opt_state, batch):
-    base = jax.lax.stop_gradient(base)
-    grads, info = jax.grad(loss_fn, has_aux=True)(lora, base, ref_lora, batch)
+    # the reference pass is outside jax.grad (nothing of it is kept for a backward) and finishes
+    # before the policy pass starts: the barrier stops the scheduler from interleaving the two
+    ref_logp = logprobs(base, ref_lora, batch, True, None)
+    ref_logp, lora = jax.lax.optimization_barrier((ref_logp, lora))
+    grads, info = jax.grad(loss_fn, has_aux=True)(lora, base, ref_logp, batch)
     updates, opt_state = optimizer.update(grads, opt_state, lora)
     lora = optax.apply_updates(lora, updates)
     return lora, opt_state, {**info, "grad_norm": optax.global_norm(grads)}

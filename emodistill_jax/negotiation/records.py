@@ -68,6 +68,17 @@ class Episode:
   def offers(self, speaker: str) -> list[float | None]:
     return [m.offer for m in self.messages if m.speaker == speaker]
 
+  def turn_offers(self) -> tuple[list[float | None], list[float | None]]:
+    """Per focal turn t: the focal offer f_t and the counterparty offer c_t in the reply after it
+    (None where there is no reply or no offer), the inputs of R(tau) and the IQL state."""
+    focal, counter = [], []
+    for i, m in enumerate(self.messages):
+      if m.speaker == "focal":
+        focal.append(m.offer)
+        reply = self.messages[i + 1] if i + 1 < len(self.messages) else None
+        counter.append(reply.offer if reply is not None and reply.speaker == "counterparty" else None)
+    return focal, counter
+
   def to_json(self) -> dict[str, Any]:
     d = dataclasses.asdict(self)
     d["messages"] = [m.to_json() for m in self.messages]

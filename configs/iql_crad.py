@@ -1,0 +1,54 @@
+"""IQL emotion selector for the crad domain (any domain with --config.domain=...).
+
+    python -m launchers.train --config=configs/iql_crad.py:sandbox --workdir=runs/iql_crad
+    python -m launchers.train --config=configs/iql_crad.py:paper --config.data.sweep=runs/sweep_crad_api \
+        --workdir=runs/iql_crad_paper
+
+`sandbox` makes its own sandbox sweep (80 train scenarios x 25 seeds) and judge run in the workdir,
+then trains 20k updates: a few minutes on 2 CPU cores. `paper` trains the published setting (50k
+updates, batch 256, hidden 256, expectile 0.7, beta 3, gamma 0.99, Adam 3e-4) on a judged sweep you
+made (`launchers.sweep` + `launchers.judge`). `smoke` runs in seconds. Produces selector/ (orbax +
+selector.json), train/metrics.jsonl and iql_report.json (emotion preferences per phase; against a
+sandbox sweep also their Spearman correlation with the sandbox's hidden efficacy table).
+"""
+
+from ml_collections import config_dict
+
+from emodistill_jax.iql import default_config
+
+
+def get_config(arg: str | None = None) -> config_dict.ConfigDict:
+  c = config_dict.ConfigDict()
+  c.stage = "iql"
+  c.domain = "crad"
+  c.progress = True
+  c.data = config_dict.ConfigDict()
+  c.data.sweep = config_dict.placeholder(str)  # a judged sweep's folder; None: make a sandbox one
+  c.data.judge = config_dict.placeholder(str)  # judge outputs, if not in the sweep folder
+  c.data.sandbox_scenarios = 80
+  c.data.sandbox_seeds = 25
+  c.data.sandbox_first_seed = 0
+  c.iql = default_config()
+  c.iql_reward = "outcome"  # outcome | episode_judge | turn_judge (Table 2 ablation)
+  c.iql_placement = "terminal"  # terminal (paper) | dense
+  c.grid = config_dict.ConfigDict()
+  c.grid.expectile = (0.7, 0.8, 0.9)
+  c.grid.beta = (1.0, 3.0, 10.0)
+  c.grid.gamma = (0.95, 0.99)
+  c.grid.seeds = (0,)
+  c.grid.heldout_fraction = 0.1  # whole episodes held out for the selection rule
+  if arg in (None, "", "sandbox"):
+    c.iql.steps = 20_000
+    return c
+  if arg == "paper":
+    return c
+  if arg == "smoke":
+    c.progress = False
+    c.data.sandbox_scenarios = 8
+    c.data.sandbox_seeds = 3
+    c.iql.steps = 200
+    c.iql.updates_per_call = 100
+    c.iql.hidden_dim = 32
+    c.iql.head_dim = 16
+    return c
+  raise ValueError(f"unknown preset {arg!r} for configs/iql_crad.py; expected sandbox, paper or smoke")

@@ -1,0 +1,32 @@
+"""Train one stage; the stage is named in the config (`config.stage`):
+
+    python -m launchers.train --config=configs/iql_crad.py:sandbox --workdir=runs/iql_crad
+    python -m launchers.train --config=configs/iql_grid_crad.py:sandbox
+"""
+
+import json
+
+from launchers import common
+
+
+def main(config) -> None:
+  workdir = common.workdir(f"runs/{config.stage}_{config.domain}")
+  if config.stage in ("iql", "iql_grid"):
+    from emodistill_jax.iql.stage import run_iql
+    report = run_iql(config, workdir)
+    rows = [[phase, ", ".join(top)] for phase, top in report["top_emotions"].items()]
+    print(common.format_table(["phase", "preferred emotions (most first)"], rows))
+    if "sandbox_spearman" in report:
+      print("Spearman with the sandbox's hidden efficacy:", json.dumps(report["sandbox_spearman"]))
+    if "members" in report:
+      print(common.format_table(["expectile", "beta", "gamma", "seed", "held-out TD error"],
+                                [[m["expectile"], m["beta"], m["gamma"], m["seed"], m["heldout_td_error"]]
+                                 for m in report["members"]]))
+      print("selected:", report["best_member"])
+  else:
+    raise SystemExit(f"config.stage={config.stage!r} is not a stage this version trains")
+  print(f"wrote {workdir}")
+
+
+if __name__ == "__main__":
+  common.run(main)
