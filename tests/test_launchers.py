@@ -44,3 +44,25 @@ def test_scenarios_launcher_reports_bad_input(tmp_path):
                           text=True, timeout=120)
   assert result.returncode != 0
   assert "bad.csv: the file is empty" in result.stderr
+
+
+def test_iql_launcher_smoke_makes_its_own_sandbox_data_and_resumes(tmp_path):
+  out = run_launcher("train", "--config=configs/iql_crad.py:smoke", f"--workdir={tmp_path}")
+  assert "preferred emotions" in out and "Spearman" in out
+  report = json.loads((tmp_path / "iql_report.json").read_text())
+  assert report["transitions"] > 0 and report["data"]["state_spec_version"] == 1
+  assert (tmp_path / "selector" / "selector.json").exists()
+  rows = (tmp_path / "train" / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(r)["step"] for r in rows] == [100, 200]
+  run_launcher("train", "--config=configs/iql_crad.py:smoke", "--config.iql.steps=300", f"--workdir={tmp_path}")
+  rows = (tmp_path / "train" / "metrics.jsonl").read_text().splitlines()
+  assert [json.loads(r)["step"] for r in rows] == [100, 200, 300]  # resumed, not restarted
+
+
+def test_iql_grid_launcher_smoke(tmp_path):
+  out = run_launcher("train", "--config=configs/iql_grid_crad.py:smoke", f"--workdir={tmp_path}")
+  report = json.loads((tmp_path / "iql_report.json").read_text())
+  assert len(report["members"]) == 2 and report["selection_rule"] == "lowest held-out TD error"
+  best = min(report["members"], key=lambda m: m["heldout_td_error"])
+  assert report["best_member"] == {k: best[k] for k in ("expectile", "beta", "gamma", "seed")}
+  assert "held-out TD error" in out

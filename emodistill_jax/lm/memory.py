@@ -1,43 +1,55 @@
 """Memory plan: what one LoRA JPO-style training step needs PER DEVICE, found without allocating weights.
 
-`memory_plan` builds the step abstractly -- parameters from `jax.eval_shape(module.init, ...)`, the
-adapter and AdamW state from `jax.eval_shape` too -- and compiles it ahead of time
-(`jax.jit(step, in_shardings, out_shardings, donate_argnums).lower(*abstract).compile()`), then reads
+`memory_plan` builds the step abstractly -- base parameters from `jax.eval_shape(module.init, ...)`,
+the adapter and the AdamW state from `jax.eval_shape` too -- compiles it ahead of time
+(`jax.jit(step, in_shardings, out_shardings, donate_argnums).lower(*abstract).compile()`) and reads
 XLA's `memory_analysis()`: argument bytes (base + policy LoRA + reference LoRA + optimizer state +
-batch), output bytes (new LoRA + new optimizer state + scalars; they alias the donated inputs), temp
-bytes (activations and everything else the step holds at its peak) and generated-code bytes. Nothing
-of model size is ever allocated, so the 7B plan runs on a laptop.
+batch), output bytes (new LoRA, new optimizer state, scalars; they alias the donated inputs, so the
+total counts them once), temp bytes (activations and everything else alive at the peak) and
+generated-code bytes. Nothing of model size is allocated: the Qwen2.5-7B plan runs on a laptop, one
+full 28-layer compile taking about a minute on 2 cores. Every layer is compiled (no extrapolation).
 
-The step (`jpo_step`), as the JPO trainer will run it (DESIGN.md section 11):
-- one frozen base pytree (bf16 by default) serves both passes; policy = base + trained LoRA (dropout on
-  the adapter path), reference = base + reference LoRA under `stop_gradient`, deterministic;
-- per-token log-probs of the response tokens from the final hidden states, projected onto the
-  vocabulary in sequence chunks of `logit_chunk` tokens (fp32 logits, logsumexp, gather of the label)
-  under `jax.checkpoint`, so neither pass nor the backward ever holds the full [B, T, V] fp32 logits
-  (for Qwen2.5-7B at 2048 tokens those are 1.25 GB per sequence, x2-3 with their gradient);
-  `logit_chunk=0` projects the whole sequence at once, for comparison;
-- a sequence-ratio PPO-clipped surrogate plus the K3 KL term (rho = exp(mean response-token
-  log-ratio)); a stand-in for `distill.losses.jpo_loss` with the same inputs and memory profile;
-- `jax.grad` w.r.t. the policy LoRA only, then global-norm clipping and AdamW on the LoRA (so the
-  optimizer state is two fp32 LoRA-sized moments and a step count).
+The step (`make_step`), as the JPO trainer runs it (DESIGN.md section 11):
+- one frozen base pytree (bf16) serves both passes. The reference pass (base + reference LoRA,
+  deterministic) runs first, outside `jax.grad`, so none of its activations are kept; an
+  optimization barrier stops XLA from interleaving it with the policy pass;
+- the policy pass (base + trained LoRA, dropout on the adapter path) under `jax.grad` w.r.t. the LoRA
+  only; per-token log-probs from the final hidden states, projected onto the vocabulary in chunks of
+  `logit_chunk` tokens (fp32 logits, logsumexp, gather of the label) under `jax.checkpoint`, so the
+  full [B, T, V] fp32 logits never exist (for Qwen2.5-7B: 0.62 GB per 1024 tokens, and several times
+  that with their cotangent and softmax); `logit_chunk=0` projects the whole sequence at once;
+- a sequence-ratio PPO-clipped surrogate plus K3 KL (rho = exp(mean response-token log-ratio)); a
+  stand-in for `distill.losses.jpo_loss` with the same inputs and memory profile;
+- global-norm clipping and AdamW on the LoRA: the optimizer state is two fp32 LoRA-sized moments.
 
 Devices: `batch` is the PER-DEVICE batch. A setup (devices, fsdp) builds `sharding.make_mesh(fsdp)`
 over the first `devices` devices; the batch is split over all of them (global batch = batch x
-devices), the base is replicated (fsdp=1) or FSDP-sharded by `sharding.param_shardings`, the LoRA
-and optimizer state are replicated. XLA's numbers for a partitioned program are per device.
-Several CPU devices need `XLA_FLAGS=--xla_force_host_platform_device_count=N` (or
-`jax.config.update("jax_num_cpu_devices", N)`) before jax starts its backend.
+devices), the base is replicated (fsdp=1) or FSDP-sharded by `sharding.param_shardings`, LoRA and
+optimizer state are replicated. XLA's numbers for a partitioned program are per device. N CPU
+devices need `XLA_FLAGS=--xla_force_host_platform_device_count=N` (or `prepare_cpu_devices(N)`)
+before jax starts its backend.
 
-CAVEAT: these are XLA:CPU compiler estimates (buffer assignment of the CPU backend). A GPU/TPU
-compile differs: other fusion decisions, different handling of bf16 (XLA:CPU may upcast bf16 dots to
-fp32 and keep fp32 copies of operands as temporaries), different collective scheduling for FSDP, and
-the runtime adds allocator fragmentation, CUDA context and workspace (~0.5-1 GB). Use them as a
-planning aid: argument bytes are exact; temp bytes are the order of magnitude to expect.
-
-Layers: by default the whole unrolled model is compiled. `layers=(2, 4)` instead compiles with 2 and
-4 layers and extrapolates every byte count linearly per layer to the real depth (each entry then says
-`"extrapolated": true` with the layer counts used); argument bytes stay exact (they are linear in
-depth). Use it only where a full compile is too slow.
+CAVEAT -- these are XLA:CPU compiler estimates, a planning aid: argument and output bytes are exact;
+temp bytes are what the CPU compiler's buffer assignment needs and a GPU/TPU compile will differ
+(fusion, scheduling, collective buffers for FSDP), and the runtime adds allocator fragmentation, the
+CUDA context and library workspaces (~0.5-1 GB). Three CPU artifacts would otherwise dominate, and
+the plan removes them on purpose:
+1. XLA:CPU has no bf16-output matmul: it converts both operands to fp32 and, the converted weights
+   being loop-invariant, keeps an fp32 copy of every weight alive for the whole step (+2x the base,
+   ~30 GB for 7B). `matmuls="native"` (default) runs the model's `Linear` layers through
+   `native_matmul` (bf16 in, fp32 accumulation, bf16 out, forward and backward: what an accelerator
+   does) via a flax method interceptor; `matmuls="as_written"` compiles the model code untouched.
+   Attention's own matmuls are left as written (their fp32 copies are per-layer transients).
+2. XLA:CPU's default scheduler orders for concurrency and keeps far more alive than necessary;
+   the plan compiles with its memory-optimised scheduler (`COMPILER_OPTIONS`).
+3. With the model's `nn.remat` (remat="on"), XLA:CPU still hoists each layer's recomputation to
+   right after the forward pass (the recompute depends only on the saved layer input, and the
+   optimization barriers jax places are expanded away), so every layer's attention scores are
+   alive at once again. remat="ordered" rematerialises the same decoder layers through
+   `ordered_remat`, whose recompute depends on the incoming cotangent, so it can only run during
+   the backward of its own layer -- the schedule an accelerator compile produces for nn.remat.
+Read remat="ordered" as the planning number for rematerialisation and remat="on" as what XLA:CPU
+makes of the model's own `nn.remat`.
 """
 
 from __future__ import annotations
@@ -45,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -58,16 +71,14 @@ from jax.sharding import Mesh
 
 from emodistill_jax.lm import sharding
 from emodistill_jax.lm.config import LMConfig, config_from_hf
-from emodistill_jax.lm.lora import LoRA, init_lora
-from emodistill_jax.lm.model import Linear, Transformer, attention_mask, positions_from_mask
+from emodistill_jax.lm.lora import init_lora
+from emodistill_jax.lm.model import DecoderLayer, Linear, Transformer, attention_mask, positions_from_mask
 
 GB = 1e9
-# XLA:CPU's default scheduler orders work for concurrency and keeps far more alive than needed
-# (remat then saves nothing); the memory-minimising scheduler is closer to what an accelerator
-# compile does under its memory limit.
-COMPILER_OPTIONS = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 DEVICE_GB = (24, 80)  # the device sizes the plan checks
-MARGIN = 0.9  # a configuration "fits" when its total is below MARGIN x device memory
+MARGIN = 0.9  # a configuration "fits" a device when its total is at most MARGIN x its memory
+COMPILER_OPTIONS = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+REMATS = ("off", "on", "ordered")
 
 # Qwen2.5-7B-Instruct's public config.json (the fields this implementation reads).
 QWEN25_7B = {
@@ -81,19 +92,30 @@ QWEN25_7B = {
 
 @dataclasses.dataclass(frozen=True)
 class StepSettings:
-  """What the step does besides the model; everything here changes the compiled program."""
+  """Everything besides the model that changes the compiled step."""
 
   lora_rank: int = 16
   lora_alpha: float = 32.0
   lora_dropout: float = 0.05
   lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-  logit_chunk: int = 256  # tokens per vocabulary projection; 0 = whole sequence at once
+  logit_chunk: int = 256  # tokens per vocabulary projection; 0 = the whole sequence at once
   clip_eps: float = 0.2
   kl_coef: float = 0.04
   learning_rate: float = 5e-6
 
 
-# ----------------------------------------------------------------------------------------------- step
+def prepare_cpu_devices(n: int) -> bool:
+  """Ask for n simulated CPU devices; True if jax will have them (False: its backend already started)."""
+  from jax._src import xla_bridge  # no public "has the backend started" query
+  if n <= 1:
+    return True
+  if xla_bridge.backends_are_initialized():
+    return jax.device_count() >= n
+  jax.config.update("jax_num_cpu_devices", max(n, jax.config.jax_num_cpu_devices))
+  return True
+
+
+# ------------------------------------------------------------------------------------- log-probs
 
 
 @jax.custom_vjp
@@ -102,8 +124,8 @@ def project_logits(hidden: jax.Array, head: jax.Array) -> jax.Array:
 
   The backward casts the logits' cotangent to the head's dtype before multiplying by head^T, as
   mixed-precision trainers do: JAX's own transpose would multiply the fp32 cotangent by the bf16
-  head, which makes XLA hold an fp32 copy of the head (2.2 GB for Qwen2.5-7B). No gradient flows to
-  the (frozen) head; its cotangent is a zero that XLA removes. A no-op difference for fp32 models.
+  head, for which XLA holds an fp32 copy of the head (2.2 GB for Qwen2.5-7B). The head is frozen:
+  no gradient flows to it. For fp32 models nothing changes.
   """
   return jnp.einsum("...e,ev->...v", hidden, head, preferred_element_type=jnp.float32)
 
@@ -115,7 +137,7 @@ def _project_fwd(hidden, head):
 def _project_bwd(res, g):
   hidden, head = res
   dh = jnp.einsum("...v,ev->...e", g.astype(head.dtype), head, preferred_element_type=jnp.float32)
-  return dh.astype(hidden.dtype), jnp.zeros_like(head)
+  return dh.astype(hidden.dtype), None
 
 
 project_logits.defvjp(_project_fwd, _project_bwd)
@@ -125,7 +147,7 @@ def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk:
   """log softmax(hidden @ head)[label] per position, fp32 [B, T], from hidden [B, T, E], head [E, V].
 
   With 0 < chunk < T the sequence is cut into pieces of `chunk` tokens and each piece's fp32 logits
-  [B, chunk, V] exist only inside a `jax.checkpoint`ed function run by `lax.map`: the backward pass
+  [B, chunk, V] exist only inside a `jax.checkpoint`ed function run by `lax.map`: the backward
   recomputes them piece by piece instead of keeping [B, T, V].
   """
   def piece(h, y):  # h [B, C, E], y [B, C]
@@ -145,18 +167,12 @@ def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk:
   return out.swapaxes(0, 1).reshape(B, T)
 
 
-# --------------------------------------------------------------------------- accelerator-like matmuls
+# -------------------------------------------------------------------- accelerator-like compilation
 
 
 @jax.custom_vjp
 def native_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
-  """x [..., in] @ w [in, out] in the inputs' dtype with fp32 accumulation, forward and backward.
-
-  What a GPU/TPU does for a bf16 `x @ w`. Written out because XLA:CPU has no bf16-output matmul:
-  it converts both operands to fp32, and since the converted weights are loop-invariant it hoists
-  and shares them between the policy pass, the reference pass and the backward, so an fp32 copy of
-  every weight (2x the bf16 base) would sit in the CPU plan's temp bytes.
-  """
+  """x [..., in] @ w [in, out] in the inputs' dtype with fp32 accumulation, forward and backward."""
   return jnp.matmul(x, w, preferred_element_type=jnp.float32).astype(x.dtype)
 
 
@@ -173,21 +189,21 @@ def _matmul_bwd(res, g):
 
 native_matmul.defvjp(_matmul_fwd, _matmul_bwd)
 
-_LINEAR_SIGNATURE = inspect.signature(Linear.__call__)
+_LINEAR_ARGS = inspect.signature(Linear.__call__)
 
 
 def _native_linear(next_fun, args, kwargs, context):
-  """A flax method interceptor: `model.Linear.__call__` with its matmuls through `native_matmul`.
+  """Flax interceptor: `model.Linear.__call__` with its matmuls through `native_matmul`.
 
-  Same parameters, same math (x W + b + dropout(x) A B * scale) as `model.Linear`; only the matmul
-  primitive differs. Dropout draws its mask with `make_rng("dropout")` as nn.Dropout does.
+  Same parameters and math as `model.Linear` (x W + b + dropout(x) A B * scale); dropout draws its
+  keep-mask from `make_rng("dropout")` as nn.Dropout does.
   """
   module = context.module
   if not isinstance(module, Linear) or context.method_name != "__call__":
     return next_fun(*args, **kwargs)
-  a = _LINEAR_SIGNATURE.bind(module, *args, **kwargs)
-  a.apply_defaults()
-  x, adapter, scale, dropout, deterministic = (a.arguments[k] for k in
+  bound = _LINEAR_ARGS.bind(module, *args, **kwargs)
+  bound.apply_defaults()
+  x, adapter, scale, dropout, deterministic = (bound.arguments[k] for k in
                                                ("x", "adapter", "scale", "dropout", "deterministic"))
   kernel = module.param("kernel", nn.initializers.normal(0.02), (x.shape[-1], module.features), module.dtype)
   y = native_matmul(x, kernel)
@@ -203,25 +219,65 @@ def _native_linear(next_fun, args, kwargs, context):
   return y
 
 
-def matmul_context(matmuls: str):
-  """"native": Linear layers through `native_matmul`; "as_written": the model code untouched."""
+def ordered_remat(fun):
+  """Rematerialise fun(x, *rest) -> y [like x], keeping only the inputs for the backward, with the
+  recompute made data-dependent on y's cotangent (x + 0 * ct), so no scheduler can hoist it out of
+  this layer's backward. `jax.checkpoint`'s optimization barriers do not survive XLA:CPU."""
+
+  @jax.custom_vjp
+  def wrapped(x, *rest):
+    return fun(x, *rest)
+
+  def fwd(x, *rest):
+    return fun(x, *rest), (x, rest)
+
+  def bwd(res, ct):
+    x, rest = res
+    x = x + (ct.reshape(-1)[:1] * 0).astype(x.dtype)
+    _, vjp = jax.vjp(fun, x, *rest)
+    return vjp(ct)
+
+  wrapped.defvjp(fwd, bwd)
+  return wrapped
+
+
+def _ordered_remat_layer(next_fun, args, kwargs, context):
+  """Flax interceptor: each decoder layer of a Transformer run through `ordered_remat`, by
+  applying `model.DecoderLayer` functionally to the layer's own parameters."""
+  module = context.module
+  if (not isinstance(module, DecoderLayer) or context.method_name != "__call__"
+      or not isinstance(module.parent, nn.Module)):  # a top-level layer: the functional apply below
+    return next_fun(*args, **kwargs)
+  x, cos, sin, mask, cache, cache_index, lora, lora_args = args
+  if cache is not None:
+    return next_fun(*args, **kwargs)
+  train = bool(lora_args) and not lora_args.get("deterministic", True) and lora_args.get("dropout", 0) > 0
+  key = module.make_rng("dropout") if train else None
+  layer = DecoderLayer(module.config, module.dtype, parent=None)
+
+  def fun(x, params, lora, key):
+    y, _ = layer.apply({"params": params}, x, cos, sin, mask, None, 0, lora, lora_args,
+                       rngs={"dropout": key} if train else None)
+    return y
+
+  return ordered_remat(fun)(x, module.variables["params"], lora, key), None
+
+
+def compile_context(matmuls: str = "native", remat: str = "off"):
+  """The flax interceptors for a plan's matmul mode and remat mode (see the module docstring)."""
+  if matmuls not in ("native", "as_written"):
+    raise ValueError(f"matmuls={matmuls!r}: expected 'native' or 'as_written'")
+  if remat not in REMATS:
+    raise ValueError(f"remat={remat!r}: expected one of {REMATS}")
+  stack = contextlib.ExitStack()
   if matmuls == "native":
-    return nn.intercept_methods(_native_linear)
-  if matmuls == "as_written":
-    return contextlib.nullcontext()
-  raise ValueError(f"matmuls={matmuls!r}: expected 'native' or 'as_written'")
+    stack.enter_context(nn.intercept_methods(_native_linear))
+  if remat == "ordered":
+    stack.enter_context(nn.intercept_methods(_ordered_remat_layer))
+  return stack
 
 
-def sequence_ratio_loss(logp, ref_logp, mask, advantages, clip_eps: float, kl_coef: float):
-  """PPO-clipped surrogate on rho = exp(mean response-token log-ratio) + kl_coef * K3 per sequence."""
-  n = jnp.maximum(mask.sum(-1), 1.0)
-  log_ratio = jnp.where(mask, logp - ref_logp, 0.0)
-  rho = jnp.exp(log_ratio.sum(-1) / n)  # [B]
-  surrogate = jnp.minimum(rho * advantages, jnp.clip(rho, 1 - clip_eps, 1 + clip_eps) * advantages)
-  d = jnp.where(mask, ref_logp - logp, 0.0)
-  k3 = (jnp.where(mask, jnp.exp(d) - d - 1.0, 0.0)).sum(-1) / n
-  loss = -surrogate.mean() + kl_coef * k3.mean()
-  return loss, {"loss": loss, "rho": rho.mean(), "kl": k3.mean()}
+# ------------------------------------------------------------------------------------------ step
 
 
 def make_optimizer(settings: StepSettings) -> optax.GradientTransformation:
@@ -229,11 +285,22 @@ def make_optimizer(settings: StepSettings) -> optax.GradientTransformation:
                      optax.adamw(settings.learning_rate, b1=0.9, b2=0.95, weight_decay=0.0))
 
 
+def sequence_ratio_loss(logp, ref_logp, mask, advantages, clip_eps: float, kl_coef: float):
+  """PPO-clipped surrogate on rho = exp(mean response-token log-ratio) + kl_coef * K3 per sequence."""
+  n = jnp.maximum(mask.sum(-1), 1.0)
+  rho = jnp.exp(jnp.where(mask, logp - ref_logp, 0.0).sum(-1) / n)  # [B]
+  surrogate = jnp.minimum(rho * advantages, jnp.clip(rho, 1 - clip_eps, 1 + clip_eps) * advantages)
+  d = jnp.where(mask, ref_logp - logp, 0.0)
+  k3 = jnp.where(mask, jnp.exp(d) - d - 1.0, 0.0).sum(-1) / n
+  loss = -surrogate.mean() + kl_coef * k3.mean()
+  return loss, {"loss": loss, "rho": rho.mean(), "kl": k3.mean()}
+
+
 def make_step(module: Transformer, settings: StepSettings):
   """(base, lora, ref_lora, opt_state, batch) -> (lora, opt_state, info).
 
   batch: ids int32 [B, T], valid bool [B, T] (False on padding), response bool [B, T] (True where
-  the NEXT token is a response token whose log-prob counts), advantages fp32 [B], rng uint32 [2].
+  position t predicts a response token, ids[t + 1]), advantages fp32 [B], rng uint32 [2] (dropout).
   """
   optimizer = make_optimizer(settings)
   config = module.config
@@ -244,7 +311,7 @@ def make_step(module: Transformer, settings: StepSettings):
                              attention_mask(valid, 0, ids.shape[1]), lora=lora, deterministic=deterministic,
                              hidden_only=True, rngs=rngs)
     head = base["embed_tokens"].T if config.tie_word_embeddings else base["lm_head"]
-    labels = jnp.concatenate([ids[:, 1:], ids[:, :1]], axis=1)  # next token (last column unused)
+    labels = jnp.concatenate([ids[:, 1:], ids[:, :1]], axis=1)  # the next token (last column unused)
     return token_logprobs(hidden, head, labels, settings.logit_chunk)
 
   def loss_fn(lora, base, ref_logp, batch):
@@ -253,10 +320,8 @@ def make_step(module: Transformer, settings: StepSettings):
                                settings.kl_coef)
 
   def step(base, lora, ref_lora, opt_state, batch):
-    # the reference pass is outside jax.grad (nothing of it is kept for a backward) and finishes
-    # before the policy pass starts: the barrier stops the scheduler from interleaving the two
     ref_logp = logprobs(base, ref_lora, batch, True, None)
-    ref_logp, lora = jax.lax.optimization_barrier((ref_logp, lora))
+    ref_logp, lora = jax.lax.optimization_barrier((ref_logp, lora))  # reference pass first
     grads, info = jax.grad(loss_fn, has_aux=True)(lora, base, ref_logp, batch)
     updates, opt_state = optimizer.update(grads, opt_state, lora)
     lora = optax.apply_updates(lora, updates)
@@ -265,11 +330,8 @@ def make_step(module: Transformer, settings: StepSettings):
   return step
 
 
-# ------------------------------------------------------------------------------------ abstract inputs
-
-
 def abstract_inputs(config: LMConfig, dtype, batch: int, seq_len: int, settings: StepSettings):
-  """ShapeDtypeStructs for (base, lora, ref_lora, opt_state, batch); nothing is allocated."""
+  """ShapeDtypeStructs of (base, lora, ref_lora, opt_state, batch); nothing is allocated."""
   module = Transformer(config, dtype=dtype)
   ids = jnp.zeros((1, 2), jnp.int32)
   base = jax.eval_shape(lambda k: module.init(k, ids, positions_from_mask(ids >= 0),
@@ -290,152 +352,116 @@ def nbytes(tree) -> int:
 
 
 def _shardings(mesh: Mesh, base, lora, opt_state, data):
-  rep = sharding.replicated(mesh)
-  split = sharding.batch_sharding(mesh)
-  data_sh = {k: (rep if k == "rng" else split) for k in data}
-  base_sh = sharding.param_shardings(base, mesh)
-  lora_sh = jax.tree.map(lambda _: rep, lora)
-  opt_sh = jax.tree.map(lambda _: rep, opt_state)
-  return base_sh, lora_sh, opt_sh, data_sh
+  rep, split = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  return (sharding.param_shardings(base, mesh), jax.tree.map(lambda _: rep, lora),
+          jax.tree.map(lambda _: rep, opt_state), {k: (rep if k == "rng" else split) for k in data})
 
 
-# ------------------------------------------------------------------------------------------ the plan
+# ------------------------------------------------------------------------------------------ plan
 
 
-def compile_step(config: LMConfig, *, batch: int, seq_len: int, remat: bool, devices: int = 1, fsdp: int = 1,
-                 dtype=jnp.bfloat16, settings: StepSettings = StepSettings(), matmuls: str = "native") -> dict[str, Any]:
-  """AOT-compile one step for one setup and return XLA's per-device memory analysis (bytes).
+def compile_step(config: LMConfig, *, batch: int, seq_len: int, remat: str = "off", devices: int = 1,
+                 fsdp: int = 1, dtype=jnp.bfloat16, settings: StepSettings = StepSettings(),
+                 matmuls: str = "native") -> dict[str, Any]:
+  """AOT-compile the step for one setup; XLA's per-device memory analysis in bytes, and timings.
 
-  matmuls: "native" (bf16 matmuls as an accelerator runs them, see `native_matmul`) or "as_written".
+  remat: "off", "on" (the model's nn.remat per decoder layer) or "ordered" (see `ordered_remat`).
   """
   if jax.device_count() < devices:
     raise RuntimeError(
         f"the plan asks for {devices} devices but jax has {jax.device_count()}; start Python with "
-        f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} (or jax.config.update("
-        f"'jax_num_cpu_devices', {devices}) before jax's first use)")
+        f"XLA_FLAGS=--xla_force_host_platform_device_count={devices}, or call "
+        f"memory.prepare_cpu_devices({devices}) before jax's first use")
   mesh = sharding.make_mesh(fsdp, jax.devices()[:devices])
   base, lora, ref_lora, opt_state, data = abstract_inputs(config, dtype, batch * devices, seq_len, settings)
   base_sh, lora_sh, opt_sh, data_sh = _shardings(mesh, base, lora, opt_state, data)
-  module = Transformer(config, dtype=dtype, remat=remat)
-  step = make_step(module, settings)
-  rep = sharding.replicated(mesh)
+  step = make_step(Transformer(config, dtype=dtype, remat=remat == "on"), settings)
   jitted = jax.jit(step, in_shardings=(base_sh, lora_sh, lora_sh, opt_sh, data_sh),
-                   out_shardings=(lora_sh, opt_sh, rep), donate_argnums=(1, 3))
+                   out_shardings=(lora_sh, opt_sh, sharding.replicated(mesh)), donate_argnums=(1, 3))
   t0 = time.perf_counter()
-  with matmul_context(matmuls):
+  with compile_context(matmuls, remat):
     lowered = jitted.lower(base, lora, ref_lora, opt_state, data)
   t1 = time.perf_counter()
-  compiled = lowered.compile(compiler_options=COMPILER_OPTIONS)
+  m = lowered.compile(compiler_options=COMPILER_OPTIONS).memory_analysis()
   t2 = time.perf_counter()
-  m = compiled.memory_analysis()
-  out = {
-      "argument_bytes": int(m.argument_size_in_bytes), "output_bytes": int(m.output_size_in_bytes),
-      "alias_bytes": int(m.alias_size_in_bytes), "temp_bytes": int(m.temp_size_in_bytes),
-      "generated_code_bytes": int(m.generated_code_size_in_bytes),
-      "lower_seconds": round(t1 - t0, 2), "compile_seconds": round(t2 - t1, 2),
-  }
-  # donated inputs are reused for the outputs, so aliased bytes count once
+  out = {"argument_bytes": int(m.argument_size_in_bytes), "output_bytes": int(m.output_size_in_bytes),
+         "alias_bytes": int(m.alias_size_in_bytes), "temp_bytes": int(m.temp_size_in_bytes),
+         "generated_code_bytes": int(m.generated_code_size_in_bytes),
+         "trace_seconds": round(t1 - t0, 1), "compile_seconds": round(t2 - t1, 1)}
   out["total_bytes"] = (out["argument_bytes"] + out["output_bytes"] - out["alias_bytes"] + out["temp_bytes"]
                         + out["generated_code_bytes"])
   return out
 
 
-def analytic_bytes(config: LMConfig, *, batch: int, seq_len: int, devices: int = 1, fsdp: int = 1,
-                   dtype=jnp.bfloat16, settings: StepSettings = StepSettings()) -> dict[str, int]:
-  """Per-device bytes of each input group, from shapes and shardings (exact, no compile)."""
+def input_bytes(config: LMConfig, *, batch: int, seq_len: int, devices: int = 1, fsdp: int = 1,
+                dtype=jnp.bfloat16, settings: StepSettings = StepSettings()) -> dict[str, int]:
+  """Per-device bytes of each input group from shapes and shardings (exact; no compile)."""
   base, lora, _, opt_state, data = abstract_inputs(config, dtype, batch * devices, seq_len, settings)
-  per_device = lambda tree, specs: sum(
-      nbytes(x) // int(np.prod([fsdp for axis in spec if axis == "fsdp"] or [1]))
-      for x, spec in zip(jax.tree.leaves(tree), specs))
-  base_specs = [sharding.param_spec(tuple(x.shape), fsdp) for x in jax.tree.leaves(base)]
-  batch_bytes = sum(nbytes(v) // (devices if k != "rng" else 1) for k, v in data.items())
-  return {"base_bytes": per_device(base, base_specs), "lora_bytes": nbytes(lora), "ref_lora_bytes": nbytes(lora),
-          "opt_state_bytes": nbytes(opt_state), "batch_bytes": batch_bytes,
+  base_bytes = sum(nbytes(x) // (fsdp if "fsdp" in sharding.param_spec(tuple(x.shape), fsdp) else 1)
+                   for x in jax.tree.leaves(base))
+  return {"base_bytes": base_bytes, "lora_bytes": nbytes(lora), "ref_lora_bytes": nbytes(lora),
+          "opt_state_bytes": nbytes(opt_state),
+          "batch_bytes": sum(nbytes(v) // (1 if k == "rng" else devices) for k, v in data.items()),
           "base_params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(base))),
           "lora_params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(lora))),
           "full_logits_fp32_bytes": batch * seq_len * config.vocab_size * 4}
 
 
-def _extrapolate(points: Mapping[int, dict], depth: int) -> dict:
-  """Per-key line through the two (layers, bytes) points, evaluated at `depth`."""
-  (l0, a), (l1, b) = sorted(points.items())
-  out = {}
-  for k, v in a.items():
-    if k.endswith("_bytes"):
-      out[k] = int(round(v + (b[k] - v) * (depth - l0) / (l1 - l0)))
-    else:
-      out[k] = round(a[k] + b[k], 2)  # compile times: what was spent
-  return out
+def _remat_name(remat) -> str:
+  if remat in (False, True):
+    return "on" if remat else "off"
+  return remat
 
 
 def _setup_name(devices: int, fsdp: int) -> str:
   if devices == 1:
     return "1 device"
-  return f"{devices} dev, " + ("replicated" if fsdp == 1 else f"fsdp={fsdp}")
+  return f"{devices} dev " + ("replicated" if fsdp == 1 else f"fsdp={fsdp}")
 
 
-def memory_plan(config_dict: Mapping[str, Any], batch: int, seq_lens: Sequence[int], remats: Sequence[bool],
+def memory_plan(config_dict: Mapping[str, Any], batch: int, seq_lens: Sequence[int], remats: Sequence,
                 device_setups: Sequence[tuple[int, int]], *, dtype=jnp.bfloat16,
-                settings: StepSettings = StepSettings(), matmuls: str = "native", compare_as_written: bool = False,
-                layers: Sequence[int] | None = None, device_gb: Sequence[float] = DEVICE_GB,
-                margin: float = MARGIN, log=print) -> list[dict]:
+                settings: StepSettings = StepSettings(), matmuls: str = "native",
+                device_gb: Sequence[float] = DEVICE_GB, margin: float = MARGIN, log=print) -> list[dict]:
   """One entry per (seq_len, remat, (devices, fsdp)): per-device bytes and whether it fits.
 
-  config_dict: an HF config.json dict (e.g. `QWEN25_7B`). batch: per-device sequences.
-  device_setups: (devices, fsdp) pairs, e.g. [(1, 1), (4, 1), (4, 4)]. matmuls: see `compile_step`;
-  compare_as_written adds the XLA:CPU numbers of the unmodified model code (`as_written_*` keys).
-  layers: None compiles the full depth; two layer counts (e.g. (2, 4)) compile those and extrapolate
-  linearly (see the module docstring).
+  config_dict: an HF config.json dict (e.g. `QWEN25_7B`). batch: sequences per device. remats:
+  "off" | "on" | "ordered" (False / True mean "off" / "on"). device_setups: (devices, fsdp) pairs,
+  e.g. [(1, 1), (4, 1), (4, 4)]. matmuls: "native" (default) or "as_written".
   """
   config = config_from_hf(config_dict)
-  depth = config.num_layers
-  if layers is not None and (len(layers) != 2 or len(set(layers)) != 2):
-    raise ValueError(f"layers={layers}: give two different layer counts to extrapolate from")
-
-  def measure(seq_len, remat, devices, fsdp, mode):
-    kw = dict(batch=batch, seq_len=seq_len, remat=remat, devices=devices, fsdp=fsdp, dtype=dtype,
-              settings=settings, matmuls=mode)
-    if layers is None:
-      return compile_step(config, **kw)
-    return _extrapolate({n: compile_step(dataclasses.replace(config, num_layers=n), **kw) for n in layers}, depth)
-
   entries = []
   for seq_len in seq_lens:
-    for remat in remats:
+    for remat in map(_remat_name, remats):
       for devices, fsdp in device_setups:
-        mem = measure(seq_len, remat, devices, fsdp, matmuls)
-        exact = analytic_bytes(config, batch=batch, seq_len=seq_len, devices=devices, fsdp=fsdp, dtype=dtype,
-                               settings=settings)
+        mem = compile_step(config, batch=batch, seq_len=seq_len, remat=remat, devices=devices, fsdp=fsdp,
+                           dtype=dtype, settings=settings, matmuls=matmuls)
         total = mem["total_bytes"]
         entry = {
             "setup": _setup_name(devices, fsdp), "devices": devices, "fsdp": fsdp, "batch_per_device": batch,
-            "global_batch": batch * devices, "seq_len": seq_len, "remat": bool(remat),
-            "dtype": jnp.dtype(dtype).name, "layers": depth, "logit_chunk": settings.logit_chunk,
-            "lora_rank": settings.lora_rank, "lora_targets": list(settings.lora_targets), "matmuls": matmuls,
-            "extrapolated": layers is not None, "compiled_layers": list(layers) if layers else [depth],
-            **mem, **exact, "total_gb": round(total / GB, 2),
-            **{f"fits_{g:g}gb": bool(total <= margin * g * GB) for g in device_gb}, "margin": margin,
+            "global_batch": batch * devices, "seq_len": seq_len, "remat": remat, "matmuls": matmuls,
+            "dtype": jnp.dtype(dtype).name, "layers": config.num_layers, "extrapolated": False,
+            "logit_chunk": settings.logit_chunk, "lora_rank": settings.lora_rank,
+            "lora_targets": list(settings.lora_targets), **mem,
+            **input_bytes(config, batch=batch, seq_len=seq_len, devices=devices, fsdp=fsdp, dtype=dtype,
+                          settings=settings),
+            "total_gb": round(total / GB, 2), "margin": margin,
+            **{f"fits_{g:g}gb": bool(total <= margin * g * GB) for g in device_gb},
         }
-        if compare_as_written and matmuls != "as_written":
-          cpu = measure(seq_len, remat, devices, fsdp, "as_written")
-          entry.update({f"as_written_{k}": cpu[k] for k in ("temp_bytes", "total_bytes", "compile_seconds")})
-        log(f"memory plan: T={seq_len} remat={'on' if remat else 'off'} {entry['setup']}: "
-            f"{entry['total_gb']} GB (args {mem['argument_bytes'] / GB:.2f}, temp {mem['temp_bytes'] / GB:.2f}"
-            + (f", as written {entry['as_written_total_bytes'] / GB:.2f}" if "as_written_total_bytes" in entry else "")
-            + f"), compile {mem['compile_seconds']} s")
+        log(f"memory plan: T={seq_len} remat={remat} {entry['setup']}: {entry['total_gb']} GB per device "
+            f"(args {mem['argument_bytes'] / GB:.2f}, temp {mem['temp_bytes'] / GB:.2f}); "
+            f"compiled in {mem['compile_seconds']} s")
         entries.append(entry)
   return entries
 
 
 def plan_table(entries: Sequence[dict]) -> tuple[list[str], list[list[Any]]]:
-  """Header and rows (GB) for `launchers.common.format_table`."""
+  """Header and rows (GB, per device) for `launchers.common.format_table`."""
   gb = lambda b: f"{b / GB:.2f}"
   fits = [k for k in entries[0] if k.startswith("fits_")] if entries else []
-  cpu = bool(entries) and "as_written_total_bytes" in entries[0]
   header = ["setup", "batch x T", "remat", "args GB", "output GB", "temp GB", "code GB", "total GB",
-            *[f"fits {k[5:-2]} GB" for k in fits], *(["total GB (CPU, as written)"] if cpu else [])]
-  rows = [[e["setup"], f"{e['batch_per_device']} x {e['seq_len']}", "on" if e["remat"] else "off",
-           gb(e["argument_bytes"]), gb(e["output_bytes"]), gb(e["temp_bytes"]), gb(e["generated_code_bytes"]),
-           gb(e["total_bytes"]), *["yes" if e[k] else "no" for k in fits],
-           *([gb(e["as_written_total_bytes"])] if cpu else [])] for e in entries]
+            *[f"fits {k[5:-2]} GB" for k in fits]]
+  rows = [[e["setup"], f"{e['batch_per_device']} x {e['seq_len']}", e["remat"], gb(e["argument_bytes"]),
+           gb(e["output_bytes"]), gb(e["temp_bytes"]), gb(e["generated_code_bytes"]), gb(e["total_bytes"]),
+           *["yes" if e[k] else "no" for k in fits]] for e in entries]
   return header, rows
