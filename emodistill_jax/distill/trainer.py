@@ -10,7 +10,8 @@ Choices:
   (not 0, so the first update is not wasted as with HF's schedule), then cosine decay to end_lr_ratio x lr.
 - Gradient accumulation inside the jitted step: the effective batch [batch_size, T] arrives as
   [accum, micro_batch_size, T] and a `lax.scan` sums the micro-batch gradients before one optimizer update
-  (micro-batch losses weigh equally, as in HF/TRL). Chosen over `optax.MultiSteps` because one call is then one
+  (each weighted by what its loss averages over, `batch_weight`, so accumulation does not change the result;
+  HF/TRL weigh micro-batches equally instead). Chosen over `optax.MultiSteps` because one call is then one
   optimizer step: the per-step sync on CPU, the metrics row, the NaN check, the checkpoint and the data position
   all line up with optimizer steps, and there is no half-accumulated gradient buffer to checkpoint.
 - Reference pass (JPO, A-LoL): base + the reference adapter (the frozen SFT adapter, or None = the base model),
@@ -118,11 +119,11 @@ class TrainState(flax.struct.PyTreeNode):
 
 def learning_rate_schedule(peak: float, total_steps: int, warmup_frac: float = 0.03,
                            end_ratio: float = 0.0) -> Callable[[jax.Array], jax.Array]:
-  """Linear warmup over ceil(warmup_frac * total) steps (lr (k + 1) / warmup at step k), then cosine to
-  end_ratio x peak at the last step."""
+  """Linear warmup over ceil(warmup_frac * total) steps (peak (k + 1) / warmup at step k), then cosine from
+  peak toward end_ratio x peak, reached one step after the last (so the last step still moves)."""
   warmup = math.ceil(warmup_frac * total_steps) if warmup_frac > 0 else 0
   end = peak * end_ratio
-  span = max(total_steps - warmup - 1, 1)
+  span = max(total_steps - warmup, 1)
 
   def schedule(count):
     count = jnp.asarray(count, jnp.float32)
@@ -172,6 +173,14 @@ def objective(tc) -> Callable:
   raise ValueError(f"train.algorithm={tc.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
 
 
+def batch_weight(algorithm: str, batch: Mapping[str, jax.Array]) -> jax.Array:
+  """What a batch's loss is a mean over: response tokens (SFT's token mean) or rows with a response token
+  (JPO's and A-LoL's sequence means). Micro-batches weigh by it, so an accumulated step equals the step on the
+  whole batch at once, and an all-padding micro-batch (from drop_last=False) counts for nothing."""
+  m = batch["loss_mask"].astype(jnp.float32)
+  return m.sum() if algorithm == "sft" else (m.sum(-1) > 0).sum().astype(jnp.float32)
+
+
 def make_step(model, tc, tx: optax.GradientTransformation, schedule: Callable, accum: int) -> Callable:
   """step(state, base, ref_lora, batch [accum, micro, T]) -> (state, metrics), pure (jit it)."""
   loss_of = objective(tc)
@@ -191,13 +200,15 @@ def make_step(model, tc, tx: optax.GradientTransformation, schedule: Callable, a
         return loss_of(logp, ref, mb)
 
       (_, aux), g = jax.value_and_grad(loss_fn, has_aux=True)(state.lora)
-      return jax.tree.map(jnp.add, grads, g), aux
+      w = batch_weight(tc.algorithm, mb)
+      return jax.tree.map(lambda s, x: s + w * x, grads, g), (aux, w)
 
     zeros = jax.tree.map(jnp.zeros_like, state.lora)
-    grads, aux = jax.lax.scan(micro, zeros, (batch, jnp.arange(accum)))
-    grads = jax.tree.map(lambda g: g / accum, grads)
+    grads, (aux, w) = jax.lax.scan(micro, zeros, (batch, jnp.arange(accum)))  # aux [accum], w [accum]
+    total = jnp.maximum(w.sum(), 1.0)
+    grads = jax.tree.map(lambda g: g / total, grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.lora)
-    metrics = {k: (v.sum() if k in SUMMED else v.mean()) for k, v in aux.items()}
+    metrics = {k: (v.sum() if k in SUMMED else (v * w).sum() / total) for k, v in aux.items()}
     metrics.update(grad_norm=optax.global_norm(grads), lr=schedule(state.step))
     new = TrainState(state.step + 1, optax.apply_updates(state.lora, updates), opt_state, rng)
     return new, metrics

@@ -89,6 +89,11 @@ QWEN25_7B = {
     "use_sliding_window": False, "bos_token_id": 151643, "eos_token_id": 151645,
 }
 
+# A tiny model of the same family, for tests and smoke runs.
+TINY = {**QWEN25_7B, "vocab_size": 256, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2}
+MODELS = {"qwen2.5-7b": QWEN25_7B, "tiny": TINY}
+
 
 @dataclasses.dataclass(frozen=True)
 class StepSettings:
@@ -111,8 +116,9 @@ def prepare_cpu_devices(n: int) -> bool:
     return True
   if xla_bridge.backends_are_initialized():
     return jax.device_count() >= n
-  jax.config.update("jax_num_cpu_devices", max(n, jax.config.jax_num_cpu_devices))
-  return True
+  if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    jax.config.update("jax_num_cpu_devices", max(n, jax.config.jax_num_cpu_devices))
+  return jax.device_count() >= n
 
 
 # ------------------------------------------------------------------------------------- log-probs
@@ -219,22 +225,39 @@ def _native_linear(next_fun, args, kwargs, context):
   return y
 
 
-def ordered_remat(fun):
-  """Rematerialise fun(x, *rest) -> y [like x], keeping only the inputs for the backward, with the
-  recompute made data-dependent on y's cotangent (x + 0 * ct), so no scheduler can hoist it out of
-  this layer's backward. `jax.checkpoint`'s optimization barriers do not survive XLA:CPU."""
+def _after(tree, ct: jax.Array):
+  """`tree` made data-dependent on `ct` without changing a value: x + 0 * ct[0] for floats, the
+  same XOR-ed in for integers and PRNG keys (a float 0 * c is not folded away: c could be inf)."""
+  zero = ct.reshape(-1)[0] * 0
+
+  def depend(x):
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+      data = jax.random.key_data(x)
+      return jax.random.wrap_key_data(data ^ zero.astype(data.dtype), impl=jax.random.key_impl(x))
+    if jnp.issubdtype(x.dtype, jnp.integer):
+      return x ^ zero.astype(x.dtype)
+    return x + zero.astype(x.dtype)
+
+  return jax.tree.map(depend, tree)
+
+
+def ordered_remat(fun, tied: Sequence[int]):
+  """Rematerialise y = fun(*args), keeping only the arguments for the backward, with the recompute
+  made data-dependent on y's cotangent through the arguments numbered `tied` (activations and PRNG
+  keys; not weights, which would be copied), so that no scheduler can move the recompute out of
+  this call's own backward or merge it with the forward pass (e.g. the dropout masks).
+  `jax.checkpoint`'s optimization barriers, which are meant to do this, do not survive XLA:CPU."""
 
   @jax.custom_vjp
-  def wrapped(x, *rest):
-    return fun(x, *rest)
+  def wrapped(*args):
+    return fun(*args)
 
-  def fwd(x, *rest):
-    return fun(x, *rest), (x, rest)
+  def fwd(*args):
+    return fun(*args), args
 
-  def bwd(res, ct):
-    x, rest = res
-    x = x + (ct.reshape(-1)[:1] * 0).astype(x.dtype)
-    _, vjp = jax.vjp(fun, x, *rest)
+  def bwd(args, ct):
+    args = [_after(a, ct) if i in tied else a for i, a in enumerate(args)]
+    _, vjp = jax.vjp(fun, *args)
     return vjp(ct)
 
   wrapped.defvjp(fwd, bwd)
@@ -260,7 +283,7 @@ def _ordered_remat_layer(next_fun, args, kwargs, context):
                        rngs={"dropout": key} if train else None)
     return y
 
-  return ordered_remat(fun)(x, module.variables["params"], lora, key), None
+  return ordered_remat(fun, tied=(0, 3))(x, module.variables["params"], lora, key), None
 
 
 def compile_context(matmuls: str = "native", remat: str = "off"):

@@ -1,0 +1,45 @@
+"""JPO (Judge Policy Optimization) of the expression policy, crad domain (any domain with --config.domain=...).
+
+    python -m launchers.train --config=configs/jpo_crad.py:sandbox --workdir=runs/jpo_crad
+    python -m launchers.train --config=configs/jpo_crad.py:paper --config.model.path=/models/Qwen2.5-7B-Instruct \
+        --config.data.sweep=runs/sweep_crad_api --config.reference_adapter=runs/sft_crad_paper/adapter \
+        --workdir=runs/jpo_crad_paper
+
+Offline PPO-clipped surrogate against a frozen reference with judge advantages (DESIGN.md section 11,
+`distill.losses.jpo_loss`): rho = exp(mean response-token log-ratio), A~ = A if A > 0 else kappa A, clip eps 0.2,
+K3 anchor lambda 0.04, kappa 1. The policy adapter starts as a copy of the reference adapter.
+Variants: --config.reference=base is the IQL+JPO ablation (reference = the base model, the policy starts from a
+fresh adapter, no SFT needed); --config.data.subset=top trains on the top-25% set instead of all turns;
+--config.data.advantage=episode_judge|outcome changes the signal; --config.emotion_free=True strips the emotion
+block (the SFT reference it builds is then emotion-free too); --config.train.kappa=0 drops negative advantages.
+
+`paper`: Qwen2.5-7B-Instruct from --config.model.path and the SFT adapter from --config.reference_adapter (clear
+errors when unset or missing), bf16 + remat; LoRA r16 alpha 32 dropout 0.05 on q,k,v,o; lr 5e-6, AdamW (0.9, 0.95),
+3% warmup then cosine, clip 1.0, effective batch 16 (1 x 16 accumulation on one device; with N devices set
+--config.train.micro_batch_size=N or --config.mesh.fsdp=N), prompts up to 1024 tokens, chunked vocabulary
+projection; 1 epoch over all judged turns (the epoch count is our choice). Expected resources (`lm.memory` plan
+for exactly this step -- policy + reference pass through one bf16 base, backward through the LoRA only, at 1 x
+1024 tokens with remat): ~22.5 GB per device on one device (arguments 15.4 GB, of which the base is 15.2 GB, the
+adapter 40 MB, the AdamW moments 81 MB; temporaries 7.1 GB): one 80 GB GPU; 24 GB devices need the base
+FSDP-sharded (--config.mesh.fsdp=4).
+
+`sandbox` (the default): student + SFT reference built in the workdir when not given (~5-7 min the first time;
+pass --config.model.path=runs/student_crad/student --config.data.sweep=runs/student_crad/sandbox_sweep
+--config.reference_adapter=runs/sft_crad/adapter to reuse them), then 60 JPO steps of 16 x 384 tokens on all
+~2,300 turns' first ~1,000, ~2-4 min on 2 CPU cores, lr 5e-5 (a tiny model and a short run need a larger step
+than the paper's 5e-6 to move at all). `smoke`: seconds, for tests.
+Produces adapter/ (PEFT), checkpoints/ (orbax; re-running resumes), metrics.jsonl (loss, pg, kl, rho_mean,
+clip_frac, kl_gt_05, advantage stats, lr, grad_norm, tokens/s per step), distill_report.json (stability summary),
+and sft/ (the reference, when built here).
+"""
+
+from configs.sft_crad import distill_config
+
+
+def get_config(arg: str | None = None):
+  c = distill_config("jpo", arg)
+  c.data.subset = "all"
+  c.train.lr = 5e-6 if c.preset == "paper" else 5e-5
+  if c.preset == "sandbox":
+    c.train.steps = 60
+  return c

@@ -1,0 +1,104 @@
+"""A Flax language model as a negotiation agent (the "student": the expression policy, or any local
+Qwen2-family model), with micro-batching across concurrent episodes.
+
+Every `speak`/`reply` call renders the role's prompt with the model's own chat template and waits on
+a shared batcher; the batcher runs one `generate` call for all requests that arrived in the same
+event-loop round (episodes run concurrently in asyncio, so a whole wave of turns decodes together).
+Greedy by default, so evaluation is reproducible; with temperature > 0 each batch draws from a seed
+derived from its contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from emodistill_jax.agents.base import EpisodeContext, transcript
+from emodistill_jax.lm.sampler import generate
+from emodistill_jax.lm.tokenizer import encode_chat, end_of_turn_ids
+from emodistill_jax.negotiation.records import Message
+from emodistill_jax.prompts import counterparty_messages, focal_messages
+
+
+@dataclasses.dataclass
+class _Request:
+  ids: list[int]
+  future: asyncio.Future
+
+
+class Batcher:
+  """Collects prompts within one event-loop round and decodes them as one left-padded batch."""
+
+  def __init__(self, model, tokenizer, lora=None, max_new_tokens: int = 64, temperature: float = 0.0,
+               max_batch: int = 64):
+    self.model, self.tokenizer, self.lora = model, tokenizer, lora
+    self.max_new_tokens, self.temperature, self.max_batch = max_new_tokens, temperature, max_batch
+    self.stops = end_of_turn_ids(tokenizer)
+    self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stops[0]
+    self.pending: list[_Request] = []
+    self.scheduled = False
+    self.calls = 0  # generate calls, for benchmarks
+
+  async def complete(self, messages: list[dict]) -> str:
+    loop = asyncio.get_running_loop()
+    request = _Request(encode_chat(self.tokenizer, messages), loop.create_future())
+    self.pending.append(request)
+    if not self.scheduled:
+      self.scheduled = True
+      loop.call_soon(self._flush)
+    return await request.future
+
+  def _flush(self) -> None:
+    self.scheduled = False
+    while self.pending:
+      batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
+      try:
+        texts = self._decode([r.ids for r in batch])
+      except Exception as e:  # every waiter learns of the failure
+        for r in batch:
+          r.future.set_exception(e)
+        continue
+      for r, text in zip(batch, texts):
+        r.future.set_result(text)
+
+  def _decode(self, prompts: Sequence[list[int]]) -> list[str]:
+    T = max(len(p) for p in prompts)
+    ids = np.full((len(prompts), T), self.pad, np.int32)
+    mask = np.zeros((len(prompts), T), np.int32)
+    for i, p in enumerate(prompts):
+      ids[i, T - len(p):] = p
+      mask[i, T - len(p):] = 1
+    seed = zlib.crc32(ids.tobytes()) if self.temperature > 0 else 0
+    out = generate(self.model, ids, self.max_new_tokens, temperature=self.temperature, lora=self.lora,
+                   seed=seed, attention_mask=mask, stop_tokens=self.stops, pad_token_id=self.pad)
+    self.calls += 1
+    texts = []
+    for row in out[:, T:]:
+      cut = next((k for k, t in enumerate(row) if t in self.stops), len(row))
+      texts.append(self.tokenizer.decode(row[:cut].tolist(), skip_special_tokens=True).strip())
+    return texts
+
+
+class StudentFocalAgent:
+  """The focal generator: the focal prompt (with the chosen emotion block, or emotion-free)."""
+
+  def __init__(self, batcher: Batcher, name: str = "student", emotion_free: bool = False):
+    self.batcher, self.name, self.emotion_free = batcher, name, emotion_free
+
+  async def speak(self, ctx: EpisodeContext, messages: Sequence[Message], emotion: str | None) -> str:
+    prompt = focal_messages(ctx.scenario, transcript(messages), emotion, emotion_free=self.emotion_free)
+    return await self.batcher.complete(prompt)
+
+
+class StudentCounterparty:
+  """A local model playing the counterparty (tournaments, cross-counterparty runs)."""
+
+  def __init__(self, batcher: Batcher, name: str = "student-counterparty"):
+    self.batcher, self.name = batcher, name
+
+  async def reply(self, ctx: EpisodeContext, messages: Sequence[Message]) -> str:
+    return await self.batcher.complete(counterparty_messages(ctx.scenario, transcript(messages)))

@@ -1,0 +1,228 @@
+"""The sandbox student (DESIGN.md section 12): the "vanilla SLM" that LoRA SFT / JPO / A-LoL adapt in the sandbox.
+
+`build_student(settings, sweep_dir, folder, domain)`:
+1. a byte-level BPE tokenizer (Qwen2's pre-tokenizer, ChatML special tokens and template; `lm.build_bpe_tokenizer`)
+   trained on every focal prompt (system + user message) and response of the judged sweep, plus the emotion-free
+   style line, so emotion-free prompts tokenize as compactly as the others;
+2. a tiny Qwen2-architecture model (q/k/v bias, GQA, SwiGLU, tied embeddings; vocabulary = the tokenizer's,
+   rounded up to a multiple of 64) initialised at random and pretrained with FULL parameters;
+3. `save_params` + the tokenizer files written into one HF folder (`load_pretrained`, `load_tokenizer` and
+   transformers' `AutoModelForCausalLM` all read it), plus `student_report.json`.
+
+Pretraining data and loss: every judged focal turn of the sweep, as the chat-template example the later stages
+use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the response
+and its end-of-turn token only (settings `loss="response"`, the default; `"all"` adds every prompt token). Why
+response-only: the prompts are templated (rules, role, situation, transcript, style block) and make up ~90% of
+the tokens, so a full-sequence loss spends most of a tiny model's capacity and of a minutes-long budget on
+predicting boilerplate the model only ever reads; the response loss is exactly the skill the student needs (write
+the next focal message given the prompt), and reading the prompt is still learned through it (the offer numbers
+and the emotion's phrasing must be taken from the prompt). The student thus imitates the sandbox teacher across all
+28 emotions and every quality level -- the average behaviour that SFT (best turns) and JPO (judge advantages) then
+improve on.
+
+Pretraining is a separate small loop (not `trainer.train`): all parameters trainable, AdamW (0.9, 0.95) with the
+trainer's warmup + cosine schedule and global-norm clipping, one device. It runs 1-3 minutes for the sandbox preset,
+so it is not checkpointed: the folder is written to a temporary name and renamed when complete, and an existing
+complete folder is reused as is (a re-run with the same workdir resumes by skipping it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from ml_collections import config_dict
+from tqdm import tqdm
+
+from emodistill_jax import emotions
+from emodistill_jax.distill import data as ddata
+from emodistill_jax.distill.losses import sft_loss, token_logprobs
+from emodistill_jax.distill.trainer import learning_rate_schedule
+from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, end_of_turn_ids, generate, init_model, load_pretrained
+from emodistill_jax.lm import save_params
+from emodistill_jax.negotiation import extract_offer
+
+REPORT = "student_report.json"
+LOSSES = ("response", "all")
+
+
+def default_settings() -> config_dict.ConfigDict:
+  """The sandbox preset's student (a stage config's `student` field)."""
+  c = config_dict.ConfigDict()
+  c.vocab_size = 2048  # BPE merges up to this size; the model's vocabulary is rounded up to a multiple of 64
+  c.hidden_size = 128
+  c.num_layers = 4
+  c.num_heads = 4
+  c.num_kv_heads = 2
+  c.intermediate_size = 352
+  c.rope_theta = 10000.0
+  c.max_length = 384  # prompt cut from the left beyond this (the response never)
+  c.loss = "response"  # response | all
+  c.steps = 300
+  c.batch_size = 8
+  c.lr = 3e-3
+  c.warmup_frac = 0.03
+  c.weight_decay = 0.01
+  c.clip_norm = 1.0
+  c.seed = 0
+  c.samples = 4  # greedy generations on training prompts, checked for an offer, in the report
+  return c
+
+
+def model_config(settings, vocab_size: int) -> LMConfig:
+  s = settings
+  return LMConfig(
+      vocab_size=-(-vocab_size // 64) * 64, hidden_size=s.hidden_size, intermediate_size=s.intermediate_size,
+      num_layers=s.num_layers, num_heads=s.num_heads, num_kv_heads=s.num_kv_heads,
+      head_dim=s.hidden_size // s.num_heads, rms_norm_eps=1e-6, rope_theta=s.rope_theta, tie_word_embeddings=True,
+      qkv_bias=True, model_type="qwen2", max_position_embeddings=max(2048, s.max_length), dtype="float32",
+      bos_token_id=None, eos_token_id=None, pad_token_id=None)
+
+
+def corpus(examples) -> list[str]:
+  """Every prompt message and response of the examples, and the emotion-free style line."""
+  texts = [emotions.style_block(None, emotion_free=True)]
+  for x in examples:
+    texts += [m["content"] for m in x.messages] + [x.response]
+  return texts
+
+
+def loss_mask(batch: dict, loss: str) -> np.ndarray:
+  """Positions whose token is a target: the response (+ end-of-turn), or every real token after the first."""
+  if loss == "response":
+    return batch["loss_mask"]
+  if loss == "all":
+    mask = batch["valid"].astype(np.float32)
+    mask[:, 0] = 0.0
+    return mask
+  raise ValueError(f"student.loss={loss!r}; expected one of {', '.join(LOSSES)}")
+
+
+def pretrain(model, tokenized: ddata.TokenizedSet, settings, progress: bool = False) -> tuple[dict, list[dict]]:
+  """Full-parameter next-token training; returns (params, one metrics row per step)."""
+  s = settings
+  schedule = learning_rate_schedule(s.lr, s.steps, s.warmup_frac)
+  tx = optax.chain(optax.clip_by_global_norm(s.clip_norm),
+                   optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=s.weight_decay))
+
+  def loss_fn(params, batch):
+    logits = model.forward(params, batch["input_ids"], batch["valid"])
+    return sft_loss(token_logprobs(logits, batch["input_ids"]), batch["loss_mask"])[0]
+
+  @jax.jit
+  def step(params, opt_state, batch):
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss, optax.global_norm(grads)
+
+  params = model.params
+  opt_state = tx.init(params)
+  batches = ddata.Batches(tokenized, s.batch_size, s.seed, drop_last=False)
+  rows = []
+  bar = tqdm(total=s.steps, disable=not progress, unit="step", desc="student")
+  for k in range(s.steps):
+    t0 = time.perf_counter()
+    host = next(batches)
+    batch = {"input_ids": host["input_ids"], "valid": host["valid"], "loss_mask": loss_mask(host, s.loss)}
+    params, opt_state, loss, gnorm = step(params, opt_state, batch)
+    loss = float(loss)
+    if not math.isfinite(loss):
+      raise FloatingPointError(f"student pretraining step {k + 1}: loss {loss} on examples "
+                               f"{[e for e in host['example_ids'] if e]}")
+    seconds = time.perf_counter() - t0
+    tokens = int(host["valid"].sum())
+    rows.append({"step": k + 1, "loss": loss, "grad_norm": float(gnorm), "lr": float(schedule(k)),
+                 "tokens": tokens, "tokens_per_s": tokens / seconds})
+    bar.update(1)
+    bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / seconds:.0f}")
+  bar.close()
+  return params, rows
+
+
+def prompt_ids(tokenized: ddata.TokenizedSet, i: int) -> np.ndarray:
+  """Example i's prompt as trained on (chat template, left-truncated to the set's max_length)."""
+  mask = tokenized.loss_mask[i]
+  return tokenized.input_ids[i][:int(np.argmax(mask > 0))]
+
+
+def sample_utterances(model, tokenizer, tokenized: ddata.TokenizedSet, examples, domain: str, n: int,
+                      max_new_tokens: int = 64, lora=None) -> list[dict]:
+  """Greedy continuations of the first n tokenized prompts, with the offer the deterministic parser finds."""
+  by_id = {x.example_id: x for x in examples}
+  stops = end_of_turn_ids(tokenizer)
+  out = []
+  for i in range(min(n, len(tokenized))):
+    ids = prompt_ids(tokenized, i)
+    tokens = generate(model, ids[None], max_new_tokens, lora=lora, stop_tokens=stops)[0, len(ids):]
+    text = tokenizer.decode([int(t) for t in tokens if t not in stops and t != tokenizer.pad_token_id],
+                            skip_special_tokens=True)
+    x = by_id[tokenized.example_ids[i]]
+    out.append({"example_id": x.example_id, "emotion": x.emotion, "text": text,
+                "offer": extract_offer(text, domain), "teacher": x.response})
+  return out
+
+
+def is_complete(folder: str) -> bool:
+  return os.path.exists(os.path.join(folder, REPORT))
+
+
+def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | None = None,
+                  progress: bool = False) -> dict:
+  """Tokenizer + pretrained tiny Qwen2 in `folder` (reused when already complete); returns the report."""
+  if is_complete(folder):
+    with open(os.path.join(folder, REPORT), encoding="utf-8") as f:
+      return json.load(f)
+  t_start = time.perf_counter()
+  examples = ddata.load_examples(sweep_dir, judge_dir)
+  if not examples:
+    raise ValueError(f"{sweep_dir}: no judged focal turns to pretrain the student on")
+  domain = examples.stats["domain"]
+  tmp = folder.rstrip("/") + ".partial"
+  shutil.rmtree(tmp, ignore_errors=True)
+  t0 = time.perf_counter()
+  tokenizer = build_bpe_tokenizer(corpus(examples), settings.vocab_size, tmp)
+  tokenizer_seconds = time.perf_counter() - t0
+  tokenized = ddata.tokenize(examples, tokenizer, settings.max_length)
+  config = model_config(settings, len(tokenizer))
+  eos, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.pad_token_id
+  config = dataclasses.replace(config, eos_token_id=eos, pad_token_id=pad)
+  model = init_model(config, jax.random.key(settings.seed), "float32")
+  t0 = time.perf_counter()
+  params, rows = pretrain(model, tokenized, settings, progress)
+  train_seconds = time.perf_counter() - t0
+  save_params(params, config, tmp)
+  trained = load_pretrained(tmp, dtype="float32")
+  samples = sample_utterances(trained, tokenizer, tokenized, examples, domain, settings.samples)
+  quarter = rows[-max(1, len(rows) // 4):]
+  report = {
+      "domain": domain, "sweep": sweep_dir, "examples": len(examples), "tokenized": tokenized.stats,
+      "vocab_size": config.vocab_size, "tokenizer_vocab": len(tokenizer),
+      "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(params))),
+      "model": {k: v for k, v in config.to_hf().items() if k in (
+          "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size")},
+      "settings": settings.to_dict(), "steps": len(rows),
+      "loss_first": rows[0]["loss"], "loss_last_quarter": float(np.mean([r["loss"] for r in quarter])),
+      "tokens_per_s": float(np.median([r["tokens_per_s"] for r in rows[1:]] or [rows[0]["tokens_per_s"]])),
+      "tokenizer_seconds": tokenizer_seconds, "train_seconds": train_seconds,
+      "seconds": time.perf_counter() - t_start,
+      "samples": samples, "samples_with_offer": float(np.mean([s["offer"] is not None for s in samples] or [0.0])),
+  }
+  with open(os.path.join(tmp, "pretrain_metrics.jsonl"), "w", encoding="utf-8") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+  with open(os.path.join(tmp, REPORT), "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=2)
+  shutil.rmtree(folder, ignore_errors=True)
+  os.replace(tmp, folder)
+  return report
+
+
+__all__ = ["LOSSES", "REPORT", "build_student", "corpus", "default_settings", "is_complete", "model_config",
+           "pretrain", "prompt_ids", "sample_utterances"]

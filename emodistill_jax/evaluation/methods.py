@@ -1,0 +1,68 @@
+"""Evaluation methods: an emotion selector x a generator, with or without the emotion block.
+
+The paper's methods (Tables 1, 3 and 14) as combinations:
+
+| method | selector | generator | emotion block |
+|---|---|---|---|
+| Vanilla LLM | none | teacher / API model | no |
+| Vanilla SLM | none | student, no adapter | no |
+| Random | uniform random | teacher / API model | yes |
+| IQL | IQL | teacher / API model | yes |
+| IQL+SFT | IQL | student + SFT adapter | yes |
+| IQL+JPO | IQL | student + JPO adapter trained against the base model | yes |
+| IQL+SFT+JPO | IQL | student + JPO adapter trained against the SFT adapter | yes |
+| A-LoL | IQL | student + A-LoL adapter | yes |
+| SFT (emotion-free) | none | student + emotion-free SFT adapter | no |
+| SFT+JPO (emotion-free) | none | student + emotion-free JPO adapter | no |
+
+plus `Fixed:<emotion>` (one emotion every turn, the per-emotion study) and `Neutral`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  name: str
+  selector: str  # "none" | "neutral" | "random" | "iql" | "fixed:<label>"
+  generator: str  # "teacher" (sandbox teacher or API model) | "student"
+  adapter: str | None = None  # an adapter name in the run's adapter table ("sft", "jpo", ...)
+  emotion_free: bool = False
+
+
+PAPER_METHODS = (
+    Method("Vanilla LLM", "none", "teacher", emotion_free=True),
+    Method("Vanilla SLM", "none", "student", emotion_free=True),
+    Method("Random", "random", "teacher"),
+    Method("IQL", "iql", "teacher"),
+    Method("IQL+SFT", "iql", "student", "sft"),
+    Method("IQL+JPO", "iql", "student", "jpo_base"),
+    Method("IQL+SFT+JPO", "iql", "student", "jpo"),
+    Method("A-LoL", "iql", "student", "alol"),
+    Method("SFT (emotion-free)", "none", "student", "sft_free", emotion_free=True),
+    Method("SFT+JPO (emotion-free)", "none", "student", "jpo_free", emotion_free=True),
+)
+
+
+def fixed(label: str) -> Method:
+  return Method(f"Fixed:{label}", f"fixed:{label}", "teacher")
+
+
+def by_name(names) -> list[Method]:
+  table = {m.name: m for m in PAPER_METHODS}
+  out = []
+  for n in names:
+    if n.startswith("Fixed:"):
+      out.append(fixed(n.split(":", 1)[1]))
+    elif n in table:
+      out.append(table[n])
+    else:
+      raise ValueError(f"unknown method {n!r}; expected one of {', '.join(table)} or Fixed:<emotion>")
+  return out
+
+
+def slug(name: str) -> str:
+  """A folder name for a method."""
+  return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")

@@ -1,0 +1,173 @@
+"""Held-out evaluation: every method negotiates the test split (20 scenarios per domain) x iterations
+against one counterparty backend; episodes go to `<workdir>/<method>/episodes.jsonl` in plan order
+(resumable like a sweep) and metrics to `metrics.json`.
+
+All methods see the same contexts (scenario, iteration seed), so the counterparty's hidden state is
+the same across methods and comparisons between methods are paired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import os
+
+from absl import logging
+from tqdm import tqdm
+
+from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.domains import Scenario, spec
+from emodistill_jax.evaluation.methods import Method, slug
+from emodistill_jax.negotiation.loop import Negotiation, ParserExtractor, run_concurrently
+from emodistill_jax.negotiation.mediator import Mediator
+from emodistill_jax.negotiation.records import Episode
+from emodistill_jax.signals import aggregate
+from emodistill_jax.sweep.storage import JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic
+
+
+@dataclasses.dataclass
+class Components:
+  """What the methods are made of. Paths are loaded lazily, once."""
+
+  domain: str
+  scenarios: list[Scenario]
+  iterations: int = 5
+  first_seed: int = 1_000_000  # far from the sweep's seeds
+  selector_path: str | None = None
+  iql_temperature: float = 1.0
+  student_path: str | None = None
+  adapters: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> PEFT folder
+  focal_api: object | None = None  # a config.focal ConfigDict with kind "api", else the sandbox teacher
+  counterparty: object | None = None  # a ConfigDict: kind sandbox | api | student (+ path)
+  max_new_tokens: int = 64
+  concurrency: int = 64
+  max_messages: int = 30
+  tolerance: float | None = None
+
+  @functools.cached_property
+  def selector(self):
+    from emodistill_jax.iql import Selector
+    if not self.selector_path:
+      raise ValueError("an IQL method needs a trained selector (components.selector_path)")
+    return Selector.load(self.selector_path)
+
+  @functools.cached_property
+  def student(self):
+    from emodistill_jax.lm import load_pretrained, load_tokenizer
+    if not self.student_path:
+      raise ValueError("a student method needs the student model folder (components.student_path)")
+    return load_pretrained(self.student_path, dtype="float32"), load_tokenizer(self.student_path)
+
+  @functools.lru_cache(maxsize=None)
+  def adapter(self, name: str):
+    from emodistill_jax.lm import load_peft_adapter
+    if name not in self.adapters:
+      raise ValueError(f"no adapter {name!r} for this evaluation (have: {', '.join(self.adapters) or 'none'})")
+    return load_peft_adapter(self.adapters[name], self.student[0])
+
+
+def _selector(method: Method, comp: Components):
+  from emodistill_jax.agents.sandbox import FixedSelector, UniformSelector
+  from emodistill_jax.iql import SelectorAgent
+  kind = method.selector
+  if kind == "none":
+    return FixedSelector(None)
+  if kind == "neutral":
+    return FixedSelector("neutral")
+  if kind == "random":
+    return UniformSelector()
+  if kind == "iql":
+    return SelectorAgent(comp.selector, comp.iql_temperature)
+  if kind.startswith("fixed:"):
+    return FixedSelector(kind.split(":", 1)[1])
+  raise ValueError(f"method {method.name}: unknown selector {kind!r}")
+
+
+def _counterparty(comp: Components):
+  c = comp.counterparty
+  kind = "sandbox" if c is None else c.kind
+  if kind == "sandbox":
+    from emodistill_jax.agents.sandbox import SandboxCounterparty
+    return SandboxCounterparty(), {}
+  if kind == "api":
+    from emodistill_jax.agents.llm import LLMCounterparty
+    from emodistill_jax.sweep.backends import chat_backend
+    backend = chat_backend(c, "counterparty")
+    return LLMCounterparty(backend), {"counterparty": backend}
+  if kind == "student":
+    from emodistill_jax.agents.student import Batcher, StudentCounterparty
+    from emodistill_jax.lm import load_pretrained, load_tokenizer
+    model, tok = load_pretrained(c.path, dtype="float32"), load_tokenizer(c.path)
+    lora = None
+    if c.get("adapter"):
+      from emodistill_jax.lm import load_peft_adapter
+      lora = load_peft_adapter(c.adapter, model)
+    return StudentCounterparty(Batcher(model, tok, lora, comp.max_new_tokens), name=os.path.basename(c.path)), {}
+  raise ValueError(f"counterparty kind {kind!r}; expected sandbox, api or student")
+
+
+def build_negotiation(method: Method, comp: Components) -> tuple[Negotiation, dict]:
+  backends = {}
+  if method.generator == "student":
+    from emodistill_jax.agents.student import Batcher, StudentFocalAgent
+    model, tok = comp.student
+    lora = comp.adapter(method.adapter) if method.adapter else None
+    focal = StudentFocalAgent(Batcher(model, tok, lora, comp.max_new_tokens), name=f"student+{method.adapter or 'base'}",
+                              emotion_free=method.emotion_free)
+  elif comp.focal_api is not None:
+    from emodistill_jax.agents.llm import LLMFocalAgent
+    from emodistill_jax.sweep.backends import chat_backend
+    backends["focal"] = chat_backend(comp.focal_api, "focal")
+    focal = LLMFocalAgent(backends["focal"], emotion_free=method.emotion_free)
+  else:
+    from emodistill_jax.agents.sandbox import SandboxTeacher
+    focal = SandboxTeacher()
+  counterparty, cp_backends = _counterparty(comp)
+  backends.update(cp_backends)
+  tolerance = comp.tolerance if comp.tolerance is not None else spec(comp.domain).tolerance
+  negotiation = Negotiation(focal, _selector(method, comp), counterparty, ParserExtractor(),
+                            Mediator(tolerance, comp.max_messages), log_selector_probs=method.selector == "iql")
+  return negotiation, backends
+
+
+def contexts(method: Method, comp: Components) -> list[EpisodeContext]:
+  return [EpisodeContext(s, comp.first_seed + i, f"{slug(method.name)}/{s.id}-i{i}")
+          for s in comp.scenarios for i in range(comp.iterations)]
+
+
+def run_method(method: Method, comp: Components, workdir: str, progress: bool = True) -> list[Episode]:
+  folder = os.path.join(workdir, slug(method.name))
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(folder, "episodes.jsonl")
+  planned = contexts(method, comp)
+  done = check_prefix(read_records(path), [c.episode_id for c in planned], lambda r: r["episode_id"], path)
+  if done < len(planned):
+    negotiation, backends = build_negotiation(method, comp)
+    bar = tqdm(total=len(planned), initial=done, disable=not progress, unit="ep", desc=method.name)
+    index = {c.episode_id: k for k, c in enumerate(planned)}
+    with JsonlWriter(path) as writer:
+      committer = OrderedCommitter(writer, done, lambda _: bar.update(1))
+
+      async def go():
+        try:
+          await run_concurrently(planned[done:], negotiation, comp.concurrency,
+                                 lambda e: committer.commit(index[e.episode_id], e.to_json()))
+        finally:
+          for b in backends.values():
+            await b.aclose()
+
+      try:
+        asyncio.run(go())
+      finally:
+        bar.close()
+  episodes = [Episode.from_json(r, f"{path}:{i + 1}") for i, r in enumerate(read_records(path, repair=False))]
+  metrics = episode_metrics(episodes)
+  write_json_atomic({"method": dataclasses.asdict(method), **metrics}, os.path.join(folder, "metrics.json"))
+  logging.info("%s: success %.3f utility %.3f rounds %.1f", method.name, metrics["success"], metrics["utility"],
+               metrics["rounds"])
+  return episodes
+
+
+def episode_metrics(episodes) -> dict:
+  return aggregate([e.success for e in episodes], [e.savings for e in episodes], [e.rounds for e in episodes])

@@ -1,0 +1,237 @@
+"""Evaluation statistics: per-method metrics, t intervals and tests, the per-emotion study, kappa sweep.
+
+Built on `signals.metrics` (Wilson and percentile-bootstrap intervals, `aggregate`) and scipy's t
+distribution. Conventions:
+
+- Stds are sample stds (ddof = 1); bootstrap intervals are percentile intervals with B = 10,000
+  resamples and a fixed seed, so a re-run reproduces every number.
+- Welch intervals use the t quantile (one sample: df = n - 1; two samples: Welch-Satterthwaite df),
+  never the normal approximation: per-emotion studies have 20 scenarios, where the two differ.
+- `paired_t` matches `scipy.stats.ttest_rel` wherever that is defined. Where scipy returns nan (every
+  difference identical) this returns t = 0, p = 1 for all-zero differences and t = +-inf, p = 0 otherwise,
+  so that an emotion that behaves exactly like neutral reads "not significant" rather than "nan".
+- The emotion study corrects with Bonferroni over m = 27 comparisons (every emotion against neutral) as
+  the paper does, whatever subset of emotions a run actually holds, so a partial study is never less
+  conservative than the full one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from emodistill_jax.emotions import NEUTRAL
+from emodistill_jax.negotiation.records import Episode
+from emodistill_jax.signals import aggregate, bootstrap_ci, outcome_shaped_return
+from emodistill_jax.signals.metrics import BOOTSTRAP_SAMPLES
+
+EMOTION_COMPARISONS = 27  # 27 emotions, each against neutral
+
+
+def as_episode(e: Episode | Mapping[str, Any]) -> Episode:
+  """An `Episode`, from itself or from its JSON record."""
+  return e if isinstance(e, Episode) else Episode.from_json(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-method metrics
+
+
+def method_metrics(episodes: Iterable[Episode | Mapping[str, Any]], samples: int = BOOTSTRAP_SAMPLES,
+                   seed: int = 0) -> dict[str, float | int]:
+  """Success (rate, Wilson CI), Outcomes (mean, std, bootstrap CI), Utility (failures count 0; mean,
+  std, bootstrap CI) and Rounds (mean, std) of a set of episodes, plus `n` (= `episodes`).
+
+  Keys are `signals.aggregate`'s plus `utility_ci_low`, `utility_ci_high` and `n`.
+  """
+  eps = [as_episode(e) for e in episodes]
+  success = [e.success for e in eps]
+  savings = [e.savings for e in eps]
+  out = aggregate(success, savings, [e.rounds for e in eps], samples=samples, seed=seed)
+  utility = np.where(np.asarray(success, dtype=bool), np.asarray(savings, dtype=np.float64), 0.0)
+  out["utility_ci_low"], out["utility_ci_high"] = bootstrap_ci(utility, samples=samples, seed=seed)
+  out["n"] = len(eps)
+  return out
+
+
+def episode_value(e: Episode, value: str | Callable[[Episode], float] = "utility") -> float:
+  """One episode's score: "utility" (savings, failures 0), "savings", "success" (0/1), "rounds",
+  "reward" (R(tau) of DESIGN.md section 8), or any function of the episode."""
+  if callable(value):
+    return float(value(e))
+  if value == "utility":
+    return float(e.savings) if e.success else 0.0
+  if value == "savings":
+    return float(e.savings)
+  if value == "success":
+    return float(e.success)
+  if value == "rounds":
+    return float(e.rounds)
+  if value == "reward":
+    return outcome_shaped_return(e.x0, e.xstar, *e.turn_offers(), e.success)
+  raise ValueError(f"unknown value {value!r}; expected utility, savings, success, rounds, reward or a function")
+
+
+# ---------------------------------------------------------------------------------------------
+# t intervals and tests
+
+
+def _sample(values: Sequence[float]) -> np.ndarray:
+  return np.asarray(values, dtype=np.float64).ravel()
+
+
+def welch_ci(a: Sequence[float], b: Sequence[float] | None = None, confidence: float = 0.95) -> dict[str, float]:
+  """t interval for a mean (b = None) or for the difference of means mean(a) - mean(b) (Welch).
+
+  One sample: mean +- t_{n-1} s / sqrt(n) -> {"mean", "low", "high", "df", "n"}.
+  Two samples: (mean_a - mean_b) +- t_df sqrt(s_a^2/n_a + s_b^2/n_b), df by Welch-Satterthwaite
+  -> {"diff", "low", "high", "df"}. Too few values for a std give a nan interval; zero spread gives
+  a zero-width one.
+  """
+  q = 0.5 + confidence / 2
+  x = _sample(a)
+  if b is None:
+    n = x.size
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+      return {"mean": mean, "low": math.nan, "high": math.nan, "df": math.nan, "n": n}
+    df = n - 1
+    half = float(sps.t.ppf(q, df)) * float(x.std(ddof=1)) / math.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "df": float(df), "n": n}
+  y = _sample(b)
+  diff = float(x.mean() - y.mean()) if x.size and y.size else math.nan
+  if x.size < 2 or y.size < 2:
+    return {"diff": diff, "low": math.nan, "high": math.nan, "df": math.nan}
+  va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+  se2 = va + vb
+  if se2 == 0.0:
+    return {"diff": diff, "low": diff, "high": diff, "df": float(x.size + y.size - 2)}
+  df = se2 ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+  half = float(sps.t.ppf(q, df)) * math.sqrt(se2)
+  return {"diff": diff, "low": diff - half, "high": diff + half, "df": float(df)}
+
+
+def paired_t(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+  """Paired t-test of a against b (two-sided): {"t", "df", "p", "mean_diff", "n"}, as
+  `scipy.stats.ttest_rel(a, b)`; constant differences are handled as the module docstring says."""
+  x, y = _sample(a), _sample(b)
+  if x.size != y.size:
+    raise ValueError(f"paired samples differ in length: {x.size} and {y.size}")
+  d = x - y
+  n = d.size
+  mean = float(d.mean()) if n else math.nan
+  if n < 2:
+    return {"t": math.nan, "df": math.nan, "p": math.nan, "mean_diff": mean, "n": n}
+  df = n - 1
+  sd = float(d.std(ddof=1))
+  if sd == 0.0:
+    t = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+    return {"t": t, "df": float(df), "p": 1.0 if mean == 0.0 else 0.0, "mean_diff": mean, "n": n}
+  t = mean / (sd / math.sqrt(n))
+  p = float(2 * sps.t.sf(abs(t), df))
+  return {"t": t, "df": float(df), "p": p, "mean_diff": mean, "n": n}
+
+
+def bonferroni(pvalues: Sequence[float], m: int | None = None) -> list[float]:
+  """min(1, p m) for each p, with m = the number of p-values unless given; nan stays nan."""
+  m = len(pvalues) if m is None else m
+  if m < 1:
+    raise ValueError(f"m must be >= 1, got {m}")
+  return [p if math.isnan(p) else min(1.0, float(p) * m) for p in pvalues]
+
+
+def spearman(x: Sequence[float] | Mapping[Any, float], y: Sequence[float] | Mapping[Any, float]) -> float:
+  """Spearman rank correlation as a float. Two mappings are aligned on their shared keys (e.g. the
+  per-emotion study's means against a hidden efficacy table)."""
+  if isinstance(x, Mapping) and isinstance(y, Mapping):
+    keys = [k for k in x if k in y]
+    x, y = [x[k] for k in keys], [y[k] for k in keys]
+  if len(x) != len(y):
+    raise ValueError(f"samples differ in length: {len(x)} and {len(y)}")
+  if len(x) < 2:
+    return math.nan
+  return float(sps.spearmanr(x, y).statistic)
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-emotion prompting study (the paper's Figure 1)
+
+
+def fixed_emotion(e: Episode) -> str | None:
+  """The emotion a fixed-emotion run used: `meta["emotion"]` when recorded, else the one emotion of
+  every focal turn; None for a mixed episode."""
+  if e.meta.get("emotion"):
+    return str(e.meta["emotion"])
+  used = {x for x in e.emotions if x is not None}
+  return used.pop() if len(used) == 1 else None
+
+
+def per_scenario_means(episodes: Iterable[Episode | Mapping[str, Any]],
+                       value: str | Callable[[Episode], float] = "utility",
+                       key: Callable[[Episode], str | None] = fixed_emotion) -> dict[str, dict[str, float]]:
+  """{emotion: {scenario_id: mean value over that scenario's episodes}}, the input of
+  `emotion_study`. Episodes whose key is None are left out."""
+  groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+  for raw in episodes:
+    e = as_episode(raw)
+    k = key(e)
+    if k is not None:
+      groups[k][e.scenario_id].append(episode_value(e, value))
+  return {k: {sid: float(np.mean(v)) for sid, v in by_sid.items()} for k, by_sid in groups.items()}
+
+
+def emotion_study(per_scenario: Mapping[str, Mapping[str, float]], baseline: str = NEUTRAL,
+                  m: int = EMOTION_COMPARISONS, confidence: float = 0.95, alpha: float = 0.05) -> list[dict]:
+  """Per emotion: mean over scenarios with a Welch (t) CI, the paired t-test against the baseline over
+  the scenarios both hold, Bonferroni over m comparisons, and a significance flag; sorted by mean,
+  best first.
+
+  Each row: emotion, mean, low, high, n_scenarios, and against the baseline: n_paired, diff (mean
+  paired difference), t, p, p_bonferroni, significant. The baseline's own row has no test (None) and
+  significant = False.
+  """
+  if baseline not in per_scenario:
+    raise ValueError(f"the baseline {baseline!r} has no scenarios; emotions present: {', '.join(per_scenario)}")
+  base = per_scenario[baseline]
+  rows = []
+  for emotion, by_sid in per_scenario.items():
+    values = [float(by_sid[s]) for s in sorted(by_sid)]
+    ci = welch_ci(values, confidence=confidence)
+    row: dict[str, Any] = {"emotion": emotion, "mean": ci["mean"], "low": ci["low"], "high": ci["high"],
+                           "n_scenarios": len(values), "n_paired": None, "diff": None, "t": None, "p": None,
+                           "p_bonferroni": None, "significant": False}
+    if emotion != baseline:
+      shared = sorted(set(by_sid) & set(base))
+      test = paired_t([by_sid[s] for s in shared], [base[s] for s in shared])
+      p_adj = bonferroni([test["p"]], m)[0]
+      row.update(n_paired=len(shared), diff=test["mean_diff"], t=test["t"], p=test["p"], p_bonferroni=p_adj,
+                 significant=bool(p_adj < alpha))  # nan compares False: too few shared scenarios
+    rows.append(row)
+  rows.sort(key=lambda r: (-r["mean"] if not math.isnan(r["mean"]) else math.inf, r["emotion"]))
+  return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The kappa sweep (asymmetric JPO advantage, DESIGN.md section 11)
+
+KAPPA_KEYS = ("episodes", "success", "success_ci_low", "success_ci_high", "outcomes", "outcomes_std",
+              "utility", "utility_std", "utility_ci_low", "utility_ci_high", "rounds", "rounds_std")
+
+
+def kappa_sweep_table(results: Mapping[float | str, Mapping[str, float]],
+                      keys: Sequence[str] = KAPPA_KEYS) -> list[dict[str, Any]]:
+  """One row per kappa, in increasing kappa (keys may be strings, as read back from JSON): the kappa
+  and the metrics of `keys` present in its result; `best` marks the highest Utility."""
+  rows = [{"kappa": float(k), **{name: m[name] for name in keys if name in m}} for k, m in results.items()]
+  rows.sort(key=lambda r: r["kappa"])
+  utilities = [r.get("utility", math.nan) for r in rows]
+  finite = [u for u in utilities if u is not None and not math.isnan(u)]
+  best = max(finite) if finite else None
+  for r, u in zip(rows, utilities):
+    r["best"] = best is not None and u == best
+  return rows

@@ -1,0 +1,226 @@
+"""Benchmarks: the 7B memory plan (`lm.memory`) and Flax-vs-PyTorch speed on this CPU.
+
+    python -m launchers.benchmark --config=configs/benchmark.py:memory_7b --workdir=runs/benchmark
+    python -m launchers.benchmark --config=configs/benchmark.py --workdir=runs/benchmark   # speed
+
+See configs/benchmark.py for what each preset measures and writes.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from emodistill_jax.lm import init_lora, load_pretrained, memory
+from emodistill_jax.lm.sampler import generate
+from launchers import common
+
+MEMORY_NOTES = [
+    "Per-device bytes from XLA:CPU ahead-of-time compilation of one LoRA JPO step (policy + frozen "
+    "reference pass over one bf16 base, chunked fp32 log-probs, PPO sequence-ratio loss + K3, grad "
+    "w.r.t. the LoRA only, AdamW on the LoRA); no weights allocated.",
+    "batch_per_device sequences per device; with 4 devices the global batch is 4x (data parallel; "
+    "with fsdp=4 the base is sharded over the same 4 devices).",
+    "A planning aid: argument/output bytes are exact, temp bytes are the CPU compiler's; GPU numbers "
+    "will differ (fusion, bf16 handling, FSDP collective buffers) and the runtime adds ~0.5-1 GB.",
+    "matmuls=native: Linear layers compiled as bf16 matmuls with fp32 accumulation (what GPUs do); "
+    "XLA:CPU as written would add an fp32 copy of every weight (see lm/memory.py).",
+    "remat=on is the model's nn.remat as XLA:CPU schedules it (recomputation hoisted, so little saved); "
+    "remat=ordered rematerialises the same layers with the recompute tied to the backward: read it as "
+    "the planning number for rematerialisation.",
+    "fits_<N>gb: total <= margin x N GB.",
+]
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+
+def run_memory(c, workdir: str) -> dict:
+  settings = memory.StepSettings(lora_rank=c.lora_rank, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
+                                 logit_chunk=c.logit_chunk)
+  t0 = time.perf_counter()
+  entries = memory.memory_plan(memory.MODELS[c.model], c.batch, c.seq_lens, c.remats,
+                               [tuple(s) for s in c.device_setups], settings=settings, matmuls=c.matmuls,
+                               device_gb=c.device_gb, margin=c.margin, log=logging.info)
+  header, rows = memory.plan_table(entries)
+  table = common.format_table(header, rows)
+  result = {"model": c.model, "hf_config": memory.MODELS[c.model], "entries": entries, "table": table,
+            "notes": MEMORY_NOTES, "extrapolated": False, "compiler_options": memory.COMPILER_OPTIONS,
+            "runtime_seconds": round(time.perf_counter() - t0, 1), "jax_version": jax.__version__}
+  path = os.path.join(workdir, "memory_7b.json" if c.model == "qwen2.5-7b" else f"memory_{c.model}.json")
+  common.write_json(result, path)
+  print(table)
+  print(f"memory plan: {len(entries)} configurations in {result['runtime_seconds']} s -> {path}")
+  return result
+
+
+# ------------------------------------------------------------------------------------------- speed
+
+
+def _timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+  """(first call seconds, median of `runs` further calls)."""
+  t0 = time.perf_counter()
+  fn()
+  first = time.perf_counter() - t0
+  times = []
+  for _ in range(runs):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return first, statistics.median(times)
+
+
+def _side(tokens: int, first: float, steady: float) -> dict:
+  return {"tokens_per_s": round(tokens / steady, 1), "seconds": round(steady, 4),
+          "first_call_seconds": round(first, 3), "compile_seconds": round(max(first - steady, 0.0), 3)}
+
+
+def _save_random_qwen2(c, folder: str):
+  import torch
+  import transformers
+  torch.manual_seed(c.seed)
+  hf_config = transformers.Qwen2Config(
+      vocab_size=c.vocab, hidden_size=c.hidden, intermediate_size=c.intermediate, num_hidden_layers=c.layers,
+      num_attention_heads=c.heads, num_key_value_heads=c.kv_heads, max_position_embeddings=2048,
+      tie_word_embeddings=False, rms_norm_eps=1e-6, bos_token_id=None, eos_token_id=None, pad_token_id=0)
+  model = transformers.Qwen2ForCausalLM(hf_config).float().eval()
+  model.save_pretrained(folder)
+  return model
+
+
+def nll_loss(model, chunk: int = 0):
+  """Mean next-token NLL of ids [B, T] under model + LoRA (dropout on), a function of the LoRA."""
+  config = model.config
+
+  def loss(lora, params, ids, key):
+    hidden = model.forward(params, ids, None, lora, deterministic=False, rngs={"dropout": key},
+                           hidden_only=True)
+    head = params["embed_tokens"].T if config.tie_word_embeddings else params["lm_head"]
+    logp = memory.token_logprobs(hidden[:, :-1], head, ids[:, 1:], chunk)
+    return -logp.mean()
+
+  return loss
+
+
+def train_speed(c, model, hf_model) -> dict:
+  import peft
+  import torch
+  rng = np.random.default_rng(c.seed)
+  ids = rng.integers(0, c.vocab, (c.batch, c.seq_len)).astype(np.int32)
+  tokens = c.batch * c.seq_len
+
+  lora = init_lora(model.config, jax.random.key(c.seed), c.lora_rank, c.lora_alpha, c.lora_dropout)
+  step = jax.jit(jax.value_and_grad(nll_loss(model)))
+  ids_j = jnp.asarray(ids)
+  keys = iter(jax.random.split(jax.random.key(c.seed + 1), c.train_steps + 1))
+  ours_loss = []
+
+  def ours():
+    loss, grads = step(lora, model.params, ids_j, next(keys))
+    jax.block_until_ready(grads)
+    ours_loss.append(float(loss))
+
+  first, steady = _timed(ours, c.train_steps)
+  result = {"ours": _side(tokens, first, steady)}
+
+  peft_model = peft.get_peft_model(hf_model, peft.LoraConfig(
+      r=c.lora_rank, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout, bias="none",
+      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+  peft_model.train()
+  ids_t = torch.tensor(ids, dtype=torch.long)
+  torch_loss = []
+
+  def theirs():
+    loss = peft_model(input_ids=ids_t, labels=ids_t).loss
+    loss.backward()
+    peft_model.zero_grad(set_to_none=True)
+    torch_loss.append(float(loss))
+
+  first, steady = _timed(theirs, c.train_steps)
+  peft_model.eval()
+  hf_model = peft_model.unload()  # the plain model back, for generation
+  result["torch"] = _side(tokens, first, steady)
+  result["ratio"] = round(result["ours"]["tokens_per_s"] / result["torch"]["tokens_per_s"], 3)
+  result["target"], result["met"] = 1.0, result["ratio"] >= 1.0
+  # a sanity check that both sides compute the same thing (random model: loss ~ log(vocab))
+  result["loss"] = {"ours": round(float(np.median(ours_loss)), 4), "torch": round(float(np.median(torch_loss)), 4)}
+  return result, hf_model
+
+
+def generate_speed(c, model, hf_model) -> dict:
+  import torch
+  rng = np.random.default_rng(c.seed + 2)
+  prompts = rng.integers(1, c.vocab, (c.gen_batch, c.gen_prompt)).astype(np.int32)
+  tokens = c.gen_batch * c.gen_new
+  out = {}
+
+  def ours():
+    out["ours"] = generate(model, prompts, c.gen_new, temperature=0.0, stop_tokens=(), pad_token_id=0)
+
+  first, steady = _timed(ours, c.gen_runs)
+  result = {"ours": _side(tokens, first, steady)}
+  prompts_t = torch.tensor(prompts, dtype=torch.long)
+
+  def theirs():
+    with torch.no_grad():
+      out["torch"] = hf_model.generate(input_ids=prompts_t, attention_mask=torch.ones_like(prompts_t),
+                                       do_sample=False, max_new_tokens=c.gen_new, min_new_tokens=c.gen_new,
+                                       pad_token_id=0).numpy()
+
+  first, steady = _timed(theirs, c.gen_runs)
+  result["torch"] = _side(tokens, first, steady)
+  result["ratio"] = round(result["ours"]["tokens_per_s"] / result["torch"]["tokens_per_s"], 3)
+  result["target"], result["met"] = 2.0, result["ratio"] >= 2.0
+  new_ours, new_torch = out["ours"][:, c.gen_prompt:], out["torch"][:, c.gen_prompt:]
+  result["greedy_tokens_equal"] = round(float(np.mean(new_ours == new_torch)), 4) if new_ours.shape == new_torch.shape else 0.0
+  return result
+
+
+def run_speed(c, workdir: str) -> dict:
+  import torch
+  threads = c.torch_threads or os.cpu_count()
+  torch.set_num_threads(threads)
+  folder = os.path.join(workdir, "speed_model")
+  hf_model = _save_random_qwen2(c, folder)
+  model = load_pretrained(folder, dtype="float32")
+  train, hf_model = train_speed(c, model, hf_model)
+  gen = generate_speed(c, model, hf_model.eval())
+  result = {
+      "train": train, "generate": gen, "config": c.to_dict(),
+      "environment": {"jax": jax.__version__, "torch": torch.__version__, "torch_threads": threads,
+                      "cpu_count": os.cpu_count(), "jax_devices": len(jax.devices()),
+                      "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+                      "dtype": "float32"},
+  }
+  path = os.path.join(workdir, "speed.json")
+  common.write_json(result, path)
+  header = ["benchmark", "ours tok/s", "torch tok/s", "ratio", "target", "met", "ours compile s", "torch first-call s"]
+  rows = [[name, r["ours"]["tokens_per_s"], r["torch"]["tokens_per_s"], r["ratio"], f">= {r['target']}",
+           "yes" if r["met"] else "no", r["ours"]["compile_seconds"], r["torch"]["first_call_seconds"]]
+          for name, r in (("train (fwd+bwd, LoRA)", train), ("greedy generate", gen))]
+  print(common.format_table(header, rows))
+  print(f"speed -> {path}")
+  return result
+
+
+def main(config) -> None:
+  workdir = common.workdir(config.workdir)
+  if "memory" in config.run:
+    devices = max(d for d, _ in config.memory.device_setups)
+    if not memory.prepare_cpu_devices(devices):
+      raise SystemExit(f"the memory plan needs {devices} devices; run with "
+                       f"XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
+    run_memory(config.memory, workdir)
+  if "speed" in config.run:
+    run_speed(config.speed, workdir)
+
+
+if __name__ == "__main__":
+  common.run(main)
