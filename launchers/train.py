@@ -24,7 +24,12 @@ def main(config) -> None:
                                  for m in report["members"]]))
       print("selected:", report["best_member"])
   else:
-    raise SystemExit(f"config.stage={config.stage!r} is not a stage this version trains")
+    # expression stages (emodistill_jax.distill.stage): student, sft, jpo, alol
+    if config.stage not in ("student", "sft", "jpo", "alol"):
+      raise SystemExit(f"config.stage={config.stage!r} is not a stage this version trains")
+    from emodistill_jax.distill.stage import run_distill, summary_rows
+    report = run_distill(config, workdir)
+    print(common.format_table([config.stage, config.domain], summary_rows(report)))
   print(f"wrote {workdir}")
 
 

@@ -66,9 +66,9 @@ def default_settings() -> config_dict.ConfigDict:
   c.rope_theta = 10000.0
   c.max_length = 384  # prompt cut from the left beyond this (the response never)
   c.loss = "response"  # response | all
-  c.steps = 300
+  c.steps = 200
   c.batch_size = 8
-  c.lr = 3e-3
+  c.lr = 6e-3
   c.warmup_frac = 0.03
   c.weight_decay = 0.01
   c.clip_norm = 1.0

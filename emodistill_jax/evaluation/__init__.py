@@ -1,0 +1,8 @@
+"""Held-out evaluation: methods, the runner, statistics, studies, tables, plots and a dialogue viewer."""
+
+from emodistill_jax.evaluation.methods import PAPER_METHODS, Method, by_name, fixed
+from emodistill_jax.evaluation.runner import Components, episode_metrics, run_method
+from emodistill_jax.evaluation.stats import (bonferroni, emotion_study, method_metrics, paired_t, spearman,
+                                             welch_ci)
+from emodistill_jax.evaluation.studies import emotion_prompting_study, tournament, transfer_matrix
+from emodistill_jax.evaluation.viewer import render_episode, render_episodes

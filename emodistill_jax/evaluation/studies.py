@@ -5,29 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections import defaultdict
 from collections.abc import Sequence
-
-import numpy as np
 
 from emodistill_jax.emotions import EMOTIONS
 from emodistill_jax.evaluation.methods import Method, fixed
 from emodistill_jax.evaluation.runner import Components, episode_metrics, run_method
-
-
-def per_scenario_means(episodes, value: str = "savings") -> dict[str, float]:
-  """Mean of an episode quantity per scenario (Utility: savings with failures already 0)."""
-  by = defaultdict(list)
-  for e in episodes:
-    by[e.scenario_id].append(float(getattr(e, value)))
-  return {k: float(np.mean(v)) for k, v in by.items()}
+from emodistill_jax.evaluation.stats import per_scenario_means
 
 
 def emotion_prompting_study(comp: Components, workdir: str, emotions: Sequence[str] = EMOTIONS,
                             progress: bool = False) -> dict[str, dict[str, float]]:
-  """Every emotion used at every turn by the teacher/API generator: {emotion: {scenario: utility}}."""
-  return {e: per_scenario_means(run_method(fixed(e), comp, os.path.join(workdir, "emotion_study"), progress))
-          for e in emotions}
+  """Every emotion used at every turn by the teacher/API generator: {emotion: {scenario: utility}},
+  the input of `stats.emotion_study`."""
+  out = {}
+  for e in emotions:
+    episodes = run_method(fixed(e), comp, os.path.join(workdir, "emotion_study"), progress)
+    out.update(per_scenario_means(episodes, "utility"))
+  return out
 
 
 def transfer_matrix(domains: Sequence[str], make_components, method: Method, workdir: str,

@@ -225,10 +225,11 @@ def _native_linear(next_fun, args, kwargs, context):
   return y
 
 
-def _after(tree, ct: jax.Array):
-  """`tree` made data-dependent on `ct` without changing a value: x + 0 * ct[0] for floats, the
-  same XOR-ed in for integers and PRNG keys (a float 0 * c is not folded away: c could be inf)."""
-  zero = ct.reshape(-1)[0] * 0
+def _after(tree, *deps):
+  """`tree` made data-dependent on the arrays in `deps` without changing a value: x + 0 * d for
+  floats, the same XOR-ed in for integers and PRNG keys (d: the sum of each dependency's first
+  element; XLA does not fold a float 0 * d away, as d could be inf or nan)."""
+  zero = sum(d.reshape(-1)[0].astype(jnp.float32) for d in jax.tree.leaves(deps)) * 0
 
   def depend(x):
     if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
@@ -241,12 +242,16 @@ def _after(tree, ct: jax.Array):
   return jax.tree.map(depend, tree)
 
 
-def ordered_remat(fun, tied: Sequence[int]):
-  """Rematerialise y = fun(*args), keeping only the arguments for the backward, with the recompute
-  made data-dependent on y's cotangent through the arguments numbered `tied` (activations and PRNG
-  keys; not weights, which would be copied), so that no scheduler can move the recompute out of
-  this call's own backward or merge it with the forward pass (e.g. the dropout masks).
-  `jax.checkpoint`'s optimization barriers, which are meant to do this, do not survive XLA:CPU."""
+def ordered_remat(fun, tied: Sequence[int], trained: Sequence[int] = ()):
+  """Rematerialise y = fun(*args), keeping only the arguments for the backward, in a fixed order.
+
+  The recompute is made data-dependent on y's cotangent through the arguments numbered `tied`
+  (activations and PRNG keys; not weights, which would be copied), so no scheduler can move it out
+  of this call's own backward or merge it with the forward pass (e.g. the dropout masks); and the
+  cotangent of argument 0 (the activation flowing on to the previous layer) is made dependent on
+  the gradients of the arguments numbered `trained` (the LoRA), so they are computed here, not
+  deferred to the end of the backward with their inputs kept alive. `jax.checkpoint`'s optimization
+  barriers, meant for the first part, do not survive XLA:CPU's pipeline."""
 
   @jax.custom_vjp
   def wrapped(*args):
@@ -258,7 +263,9 @@ def ordered_remat(fun, tied: Sequence[int]):
   def bwd(args, ct):
     args = [_after(a, ct) if i in tied else a for i, a in enumerate(args)]
     _, vjp = jax.vjp(fun, *args)
-    return vjp(ct)
+    grads = list(vjp(ct))
+    grads[0] = _after(grads[0], *[grads[i] for i in trained])
+    return tuple(grads)
 
   wrapped.defvjp(fwd, bwd)
   return wrapped
@@ -283,7 +290,7 @@ def _ordered_remat_layer(next_fun, args, kwargs, context):
                        rngs={"dropout": key} if train else None)
     return y
 
-  return ordered_remat(fun, tied=(0, 3))(x, module.variables["params"], lora, key), None
+  return ordered_remat(fun, tied=(0, 3), trained=(2,))(x, module.variables["params"], lora, key), None
 
 
 def compile_context(matmuls: str = "native", remat: str = "off"):

@@ -182,61 +182,123 @@ class _BusyMeter:
       return self.seconds, self.batches, self.requests
 
 
+STUB_REPLY = "I hear you. Let me think about what I can do."
+
+
+@contextlib.contextmanager
+def stub_endpoint(latency_ms: float, api_key: str, model: str) -> Iterator[str]:
+  """A model-free OpenAI-compatible chat endpoint on 127.0.0.1 (its own thread and event loop): checks the
+  key, sleeps `latency_ms`, answers `STUB_REPLY`. Yields the base URL. It isolates the client side (the
+  backend, the episode loop, storage) from any model work."""
+  from aiohttp import web
+
+  from emodistill_jax.serving.protocol import chat_completion, completion_id
+
+  async def chat(request: web.Request) -> web.Response:
+    if request.headers.get("Authorization") != f"Bearer {api_key}":
+      return web.json_response({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                          "param": None, "code": "invalid_api_key"}}, status=401)
+    body = await request.json()
+    await asyncio.sleep(latency_ms / 1000.0)
+    return web.json_response(chat_completion(completion_id(), body["model"], STUB_REPLY, "stop", 1, 1))
+
+  loop = asyncio.new_event_loop()
+  ready, box = threading.Event(), {}
+
+  async def serve() -> None:
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    box["stop"] = asyncio.Event()
+    box["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    ready.set()
+    await box["stop"].wait()
+    await runner.cleanup()
+
+  thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), name="bench-stub", daemon=True)
+  thread.start()
+  ready.wait()
+  try:
+    yield box["url"]
+  finally:
+    loop.call_soon_threadsafe(box["stop"].set)
+    thread.join()
+    loop.close()
+
+
 def api_sweep_benchmark(latency_ms: float = 200, concurrency: int = 32, episodes: int = 256,
                         max_messages: int = 6, max_tokens: int = 4, temperature: float = 0.7,
-                        domain: str = "crad") -> dict:
-  """Throughput of a sweep against a server with a fixed injected latency, against the latency bound.
+                        domain: str = "student", endpoint: str = "server") -> dict:
+  """Throughput of a sweep whose counterparty answers after a fixed latency, against the latency bound.
 
-  episodes: a multiple of `concurrency` keeps the tail (the last episodes running with free slots)
-  short; they come from the first train scenarios, `concurrency` seeds each... (scenario-major order).
-  The first `concurrency` episodes are run once untimed to compile the model's shapes.
+  endpoint: "server", the project's server (in this process) serving `make_counterparty_model` with
+  `fault_latency_ms=(latency_ms, latency_ms)`; or "stub", `stub_endpoint` (no model at all).
+  episodes: from the first train scenarios, `concurrency` seeds each (a multiple of `concurrency` keeps
+  the tail, the last episodes running with free slots, short). domain "student" has the shortest prompts:
+  with a few answer tokens every counterparty prompt fits the sampler's 512-token bucket (crad's third
+  turn needs the 1,024 bucket, ~8x the generation time). The first `concurrency` episodes run once,
+  untimed, to compile the model's shapes and open connections.
   """
   from emodistill_jax.serving import start_server
 
+  if endpoint not in ("server", "stub"):
+    raise ValueError(f"endpoint must be 'server' or 'stub', got {endpoint!r}")
   seeds = max(1, min(concurrency, episodes))
   num_scenarios = -(-episodes // seeds)
-  key = secrets.token_hex(16)
-  with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp, environment(**{KEY_ENV: key}):
-    folder = make_counterparty_model(os.path.join(tmp, "model"))
-    server = start_server(model=folder, model_name="tiny-counterparty", dtype="float32", port=0, api_key=key,
-                          fault_latency_ms=(latency_ms, latency_ms), queue_size=4 * concurrency,
-                          max_new_tokens=max(max_tokens, 16), warmup=True)
-    try:
-      make = lambda n_scen, n_seeds: api_counterparty_sweep_config(
-          server.base_url, "tiny-counterparty", num_scenarios=n_scen, seeds=n_seeds, domain=domain,
-          max_messages=max_messages, max_tokens=max_tokens, temperature=temperature, concurrency=concurrency)
-      _timed_sweep(make(1, seeds), os.path.join(tmp, "warmup"))  # compiles the prompt-length buckets
+  key, model = secrets.token_hex(16), "tiny-counterparty"
+  meter = server = None
+  with contextlib.ExitStack() as stack:
+    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-"))
+    stack.enter_context(environment(**{KEY_ENV: key}))
+    if endpoint == "server":
+      folder = make_counterparty_model(os.path.join(tmp, "model"))
+      server = stack.enter_context(start_server(
+          model=folder, model_name=model, dtype="float32", port=0, api_key=key,
+          fault_latency_ms=(latency_ms, latency_ms), queue_size=4 * concurrency, max_new_tokens=max(max_tokens, 16)))
+      base_url = server.base_url
+    else:
+      base_url = stack.enter_context(stub_endpoint(latency_ms, key, model))
+    make = lambda n_scenarios: api_counterparty_sweep_config(
+        base_url, model, num_scenarios=n_scenarios, seeds=seeds, domain=domain, max_messages=max_messages,
+        max_tokens=max_tokens, temperature=temperature, concurrency=concurrency)
+    _timed_sweep(make(1), os.path.join(tmp, "warmup"))
+    if server is not None:
       meter = _BusyMeter(server.engine)
-      manifest, seconds, cpu = _timed_sweep(make(num_scenarios, seeds), os.path.join(tmp, "run"))
-      busy, batches, served = meter.snapshot()
-      messages = _messages(os.path.join(tmp, "run"))
-    finally:
-      server.stop()
+    manifest, seconds, cpu = _timed_sweep(make(num_scenarios), os.path.join(tmp, "run"))
+    messages = _messages(os.path.join(tmp, "run"))
   usage = manifest["token_usage"]["counterparty"]["counterparty"]
   requests = usage["calls"] - usage["cache_hits"]
   latency = latency_ms / 1000.0
-  generation = busy / max(batches, 1)  # mean engine time per batch (one request per batch when sampled)
   ideal = concurrency / latency  # requests/s
   achieved = requests / seconds
-  # no schedule can finish before the longest chain of requests or before total work / concurrency
+  # no schedule finishes before its longest chain of requests or before all requests / concurrency
   chains = [m // 2 for m in messages]
   makespan_bound = max(sum(chains) * latency / concurrency, max(chains) * latency)
-  return {
-      "benchmark": "api_sweep", "episodes": len(messages), "requests": requests, "seconds": round(seconds, 2),
-      "cpu_seconds": round(cpu, 2), "concurrency": concurrency, "latency_ms": latency_ms,
-      "max_tokens": max_tokens, "temperature": temperature,
-      "mean_requests_per_episode": round(requests / len(messages), 2),
-      "achieved_requests_per_second": round(achieved, 1),
-      "ideal_requests_per_second": round(ideal, 1),
-      "ratio": round(achieved / ideal, 3),
-      "ratio_to_makespan_bound": round(makespan_bound / seconds, 3),
-      "server_generation_ms_per_request": round(1000 * generation, 2),
-      "server_generation_busy_fraction": round(busy / seconds, 3),
-      "server_requests_generated": served,
-      "latency_plus_generation_bound": round(concurrency / (latency + generation), 1),
-      "episodes_per_second": round(len(messages) / seconds, 1),
+  out = {
+      "benchmark": "api_sweep", "endpoint": endpoint, "domain": domain, "episodes": len(messages),
+      "requests": requests, "mean_requests_per_episode": round(requests / len(messages), 2),
+      "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+      "cpu_ms_per_request": round(1000 * cpu / requests, 2),
+      "concurrency": concurrency, "latency_ms": latency_ms, "max_tokens": max_tokens, "temperature": temperature,
+      "achieved_requests_per_second": round(achieved, 1), "ideal_requests_per_second": round(ideal, 1),
+      "ratio": round(achieved / ideal, 3), "ratio_to_makespan_bound": round(makespan_bound / seconds, 3),
+      "episodes_per_second": round(len(messages) / seconds, 2),
       "target_ratio": API_TARGET_RATIO, "meets_target": achieved / ideal >= API_TARGET_RATIO,
   }
+  if meter is not None:
+    busy, batches, served = meter.snapshot()
+    generation = busy / max(batches, 1)  # one request per batch when sampled (temperature > 0)
+    out.update({
+        "server_generation_ms_per_batch": round(1000 * generation, 2),
+        "server_mean_batch": round(served / max(batches, 1), 2),
+        "server_generation_busy_fraction": round(busy / seconds, 3),
+        # one worker thread: it cannot generate more than this, whatever the latency or concurrency
+        "server_generation_capacity_requests_per_second": round(served / busy, 1) if busy else None,
+        "latency_plus_generation_bound": round(concurrency / (latency + generation), 1),
+    })
+  return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,13 +318,15 @@ def main(argv: list[str] | None = None) -> None:
   a.add_argument("--max_messages", type=int, default=6)
   a.add_argument("--max_tokens", type=int, default=4)
   a.add_argument("--temperature", type=float, default=0.7)
+  a.add_argument("--domain", default="student")
+  a.add_argument("--endpoint", choices=("server", "stub"), default="server")
   a.add_argument("--repeats", type=int, default=1)
   args = parser.parse_args(argv)
   if args.which == "sandbox":
     print(json.dumps(sandbox_sweep_benchmark(args.num_scenarios, args.seeds, args.domain), indent=2))
     return
   runs = [api_sweep_benchmark(args.latency_ms, args.concurrency, args.episodes, args.max_messages, args.max_tokens,
-                              args.temperature) for _ in range(args.repeats)]
+                              args.temperature, args.domain, args.endpoint) for _ in range(args.repeats)]
   for r in runs:
     print(json.dumps(r, indent=2))
   if len(runs) > 1:
