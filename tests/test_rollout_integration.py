@@ -85,13 +85,15 @@ def check_episodes(workdir, model, planned=PLANNED, max_messages=MAX_MESSAGES):
   episodes = load_episodes(str(workdir))  # validates every record
   assert [e.episode_id for e in episodes] == planned
   for e in episodes:
-    speakers = [m.speaker for m in e.messages]
-    assert speakers == ["focal", "counterparty"] * (len(speakers) // 2) + ["focal"] * (len(speakers) % 2)
+    assert [m.speaker for m in e.messages] == [("focal", "counterparty")[i % 2] for i in range(len(e.messages))]
     assert 2 <= e.rounds == len(e.messages) <= max_messages
     assert all(m.text.strip() for m in e.messages), e.episode_id
     assert e.models["counterparty"] == model
-    assert e.outcome in ("accepted", "breakdown", "ongoing") and e.success == (e.outcome == "accepted")
-    assert e.final_value is not None if e.success else e.savings == 0.0
+    assert e.success == (e.outcome == "accepted")
+    if e.success:
+      assert e.final_value is not None
+    else:
+      assert e.savings == 0.0
   return episodes
 
 
@@ -170,8 +172,8 @@ def test_smollm2_plays_the_counterparty(converted, monkeypatch, tmp_path):
   name = "smollm2-135m-instruct"
   planned = [f"student_001-s{s}" for s in range(2)]
   with serve(folder, name) as handle:
-    # the student domain's prompts stay within one 512-token prompt bucket for three replies: one compile,
-    # and about half the prefill work of the 1,024 bucket that crad's third reply needs
+    # the student domain's prompts stay within the sampler's 512-token bucket for all three replies: one
+    # compile, and about a third of the time per reply of the 1,024 bucket that crad's later replies need
     config = api_counterparty_sweep_config(handle.base_url, name, domain="student", num_scenarios=1, seeds=2,
                                            max_messages=6, max_tokens=48, concurrency=2)
     manifest = run_sweep(config, str(tmp_path), progress=False)

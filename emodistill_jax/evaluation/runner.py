@@ -22,7 +22,7 @@ from emodistill_jax.evaluation.methods import Method, slug
 from emodistill_jax.negotiation.loop import Negotiation, ParserExtractor, run_concurrently
 from emodistill_jax.negotiation.mediator import Mediator
 from emodistill_jax.negotiation.records import Episode
-from emodistill_jax.signals import aggregate
+from emodistill_jax.evaluation.stats import method_metrics
 from emodistill_jax.sweep.storage import JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic
 
 
@@ -170,4 +170,4 @@ def run_method(method: Method, comp: Components, workdir: str, progress: bool = 
 
 
 def episode_metrics(episodes) -> dict:
-  return aggregate([e.success for e in episodes], [e.savings for e in episodes], [e.rounds for e in episodes])
+  return method_metrics(episodes)

@@ -7,15 +7,17 @@
   through `run_sweep` into a temporary folder. Target: <= 5 minutes on 2 CPU cores. Besides wall time it
   reports the process CPU time: the gap between the two is time spent waiting, mostly on the fsync that
   `JsonlWriter` makes per episode.
-- `api_sweep_benchmark`: the sandbox teacher against an API counterparty served by the project's own
-  server (`serving.start_server`, in this process) with a fixed injected latency, through `run_sweep`.
-  With C episodes in flight, each waiting on one request at a time that takes at least L, no client can
-  do better than C / L requests/s (the latency bound); the benchmark reports the achieved request rate
-  against it (target >= 80%). The counterparty is a tiny random model answering a few tokens at
-  temperature 0.7 (so the engine runs each request alone, as it would for a real counterparty), and the
-  server's generation time is measured (time inside the engine's worker per batch) and reported, so a
-  result limited by the single generation thread rather than by latency is visible as such: the worker's
-  busy fraction approaches 1 and `latency_plus_generation_bound` falls below the latency bound.
+- `api_sweep_benchmark`: the sandbox teacher against an API counterparty with a fixed latency L, through
+  `run_sweep`. With C episodes in flight, each waiting on one request at a time, no client does better
+  than C / L requests/s (the latency bound); the benchmark reports the achieved rate against it (target
+  >= 80%). Two endpoints:
+  - "server": the project's server (`serving.start_server`, in this process) with
+    `fault_latency_ms=(L, L)`, serving a tiny random model that answers a few tokens at temperature 0.7
+    (the engine runs sampled requests one at a time, as for a real counterparty). The time the engine's
+    single worker spends generating is measured and reported: when its busy fraction nears 1, the result
+    is bounded by generation (`server_generation_capacity_requests_per_second`), not by latency.
+  - "stub": `stub_endpoint`, a model-free OpenAI-compatible endpoint that only waits L, so the number is
+    the client side's alone (backend, episode loop, storage).
 
 `make_counterparty_model` builds that tiny model; the rollout integration tests serve it too. Unlike
 `serving.tiny.make_tiny_chat_model` (1,024 positions, a 320-token vocabulary from five sentences, so a
