@@ -18,5 +18,8 @@ def agent(kind: str = "sandbox", temperature: float = 0.7, max_tokens: int = 256
   c.timeout = 60.0
   c.max_concurrency = 32
   c.cache_dir = config_dict.placeholder(str)  # None: <workdir>/cache
+  c.max_retries = 5  # on 429, 5xx, timeouts and connection errors (Retry-After honoured)
+  c.backoff_base = 1.0
+  c.backoff_max = 30.0
   c.extra_body = config_dict.ConfigDict()  # e.g. {"enable_thinking": False} for DashScope
   return c

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from emodistill_jax.lm import init_lora, load_pretrained, memory
 from emodistill_jax.lm.sampler import generate
@@ -48,7 +47,7 @@ def run_memory(c, workdir: str) -> dict:
   t0 = time.perf_counter()
   entries = memory.memory_plan(memory.MODELS[c.model], c.batch, c.seq_lens, c.remats,
                                [tuple(s) for s in c.device_setups], settings=settings, matmuls=c.matmuls,
-                               device_gb=c.device_gb, margin=c.margin, log=logging.info)
+                               device_gb=c.device_gb, margin=c.margin, log=lambda msg: print(msg, flush=True))
   header, rows = memory.plan_table(entries)
   table = common.format_table(header, rows)
   result = {"model": c.model, "hf_config": memory.MODELS[c.model], "entries": entries, "table": table,
@@ -210,6 +209,20 @@ def run_speed(c, workdir: str) -> dict:
   return result
 
 
+# ------------------------------------------------------------------------------------------- sweeps
+
+
+def run_sweep_benchmark(name: str, c, workdir: str) -> dict:
+  from emodistill_jax.sweep import bench
+  fn = bench.sandbox_sweep_benchmark if name == "sweep" else bench.api_sweep_benchmark
+  result = fn(**c.to_dict())
+  path = os.path.join(workdir, f"{name}.json")
+  common.write_json(result, path)
+  print(common.format_table(["metric", "value"], [[k, v] for k, v in result.items()]))
+  print(f"{name} -> {path}")
+  return result
+
+
 def main(config) -> None:
   workdir = common.workdir(config.workdir)
   if "memory" in config.run:
@@ -220,6 +233,9 @@ def main(config) -> None:
     run_memory(config.memory, workdir)
   if "speed" in config.run:
     run_speed(config.speed, workdir)
+  for name in ("sweep", "sweep_api"):
+    if name in config.run:
+      run_sweep_benchmark(name, config[name], workdir)
 
 
 if __name__ == "__main__":

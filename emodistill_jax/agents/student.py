@@ -34,8 +34,11 @@ class Batcher:
   """Collects prompts within one event-loop round and decodes them as one left-padded batch."""
 
   def __init__(self, model, tokenizer, lora=None, max_new_tokens: int = 64, temperature: float = 0.0,
-               max_batch: int = 64):
+               max_batch: int = 64, max_length: int | None = None):
+    """max_length: the length the model was trained at; prompts are cut from the left to fit it with
+    the new tokens, as in training (`distill.student.generation_prompt`). None: no cut."""
     self.model, self.tokenizer, self.lora = model, tokenizer, lora
+    self.max_length = max_length
     self.max_new_tokens, self.temperature, self.max_batch = max_new_tokens, temperature, max_batch
     self.stops = end_of_turn_ids(tokenizer)
     self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stops[0]
@@ -45,7 +48,12 @@ class Batcher:
 
   async def complete(self, messages: list[dict]) -> str:
     loop = asyncio.get_running_loop()
-    request = _Request(encode_chat(self.tokenizer, messages), loop.create_future())
+    if self.max_length:
+      from emodistill_jax.distill.student import generation_prompt
+      ids = generation_prompt(self.tokenizer, messages, self.max_length, self.max_new_tokens)
+    else:
+      ids = encode_chat(self.tokenizer, messages)
+    request = _Request(ids, loop.create_future())
     self.pending.append(request)
     if not self.scheduled:
       self.scheduled = True
@@ -67,9 +75,13 @@ class Batcher:
 
   def _decode(self, prompts: Sequence[list[int]]) -> list[str]:
     T = max(len(p) for p in prompts)
-    ids = np.full((len(prompts), T), self.pad, np.int32)
-    mask = np.zeros((len(prompts), T), np.int32)
-    for i, p in enumerate(prompts):
+    # Rows are padded to a power of two (at least 8) so that waves of different sizes reuse the
+    # compiled sampler; the extra rows repeat the first prompt and are dropped.
+    rows = max(8, 1 << (len(prompts) - 1).bit_length())
+    ids = np.full((rows, T), self.pad, np.int32)
+    mask = np.zeros((rows, T), np.int32)
+    for i in range(rows):
+      p = prompts[i] if i < len(prompts) else prompts[0]
       ids[i, T - len(p):] = p
       mask[i, T - len(p):] = 1
     seed = zlib.crc32(ids.tobytes()) if self.temperature > 0 else 0
@@ -77,7 +89,7 @@ class Batcher:
                    seed=seed, attention_mask=mask, stop_tokens=self.stops, pad_token_id=self.pad)
     self.calls += 1
     texts = []
-    for row in out[:, T:]:
+    for row in out[:len(prompts), T:]:
       cut = next((k for k, t in enumerate(row) if t in self.stops), len(row))
       texts.append(self.tokenizer.decode(row[:cut].tolist(), skip_special_tokens=True).strip())
     return texts

@@ -135,8 +135,8 @@ def run_student(config, workdir: str) -> dict:
   folder = os.path.join(workdir, STUDENT)
   built = student_lib.build_student(config.student, sweep, folder, judge_dir=config.data.judge,
                                     progress=config.progress)
-  summary = {k: built[k] for k in ("examples", "params", "vocab_size", "steps", "loss_first", "loss_last_quarter",
-                                   "tokens_per_s", "train_seconds", "samples_with_offer")}
+  summary = {k: built[k] for k in ("examples", "params", "vocab_size", "max_length", "steps", "loss_first",
+                                   "loss_last_quarter", "tokens_per_s", "train_seconds", "samples_with_offer")}
   report = {"stage": "student", "preset": config.preset, "domain": built["domain"], "sweep": sweep,
             "student": folder, "summary": summary, "samples": built["samples"]}
   write_json_atomic(report, os.path.join(workdir, REPORT))
@@ -206,8 +206,10 @@ def summary_rows(report: dict) -> list[list]:
   """[name, value] rows for the launcher's table."""
   if report["stage"] == "student":
     return [["student", report["student"]], *[[k, v] for k, v in report["summary"].items()]]
-  rows = [["adapter", report["adapter"]], ["model", report["model"]], ["reference", report["reference"] or "base"],
-          ["examples", f"{report['selected']} of {report['examples']['examples']}"],
+  rows = [["adapter", report["adapter"]], ["model", report["model"]]]
+  if report["stage"] != "sft":
+    rows.append(["reference", report["reference"] or "base model"])
+  rows += [["examples", f"{report['selected']} of {report['examples']['examples']}"],
           ["steps", f"{report['steps']} / {report['total_steps']}"], ["tokens/s", report["tokens_per_s"]]]
   for key in ("loss", "pg", "kl", "rho_mean", "clip_frac", "kl_gt_05", "grad_norm"):
     if report["final"] and key in report["final"]:

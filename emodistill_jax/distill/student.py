@@ -1,6 +1,6 @@
 """The sandbox student (DESIGN.md section 12): the "vanilla SLM" that LoRA SFT / JPO / A-LoL adapt in the sandbox.
 
-`build_student(settings, sweep_dir, folder, domain)`:
+`build_student(settings, sweep_dir, folder)`:
 1. a byte-level BPE tokenizer (Qwen2's pre-tokenizer, ChatML special tokens and template; `lm.build_bpe_tokenizer`)
    trained on every focal prompt (system + user message) and response of the judged sweep, plus the emotion-free
    style line, so emotion-free prompts tokenize as compactly as the others;
@@ -36,7 +36,6 @@ import shutil
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from ml_collections import config_dict
@@ -46,7 +45,8 @@ from emodistill_jax import emotions
 from emodistill_jax.distill import data as ddata
 from emodistill_jax.distill.losses import sft_loss, token_logprobs
 from emodistill_jax.distill.trainer import learning_rate_schedule
-from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, end_of_turn_ids, generate, init_model, load_pretrained
+from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, encode_chat, end_of_turn_ids, generate, init_model
+from emodistill_jax.lm import load_pretrained
 from emodistill_jax.lm import save_params
 from emodistill_jax.negotiation import extract_offer
 
@@ -121,7 +121,7 @@ def pretrain(model, tokenized: ddata.TokenizedSet, settings, progress: bool = Fa
   def step(params, opt_state, batch):
     loss, grads = jax.value_and_grad(loss_fn)(params, batch)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss, optax.global_norm(grads)
+    return optax.apply_updates(params, updates), opt_state, loss, optax.tree.norm(grads)
 
   params = model.params
   opt_state = tx.init(params)
@@ -151,6 +151,25 @@ def prompt_ids(tokenized: ddata.TokenizedSet, i: int) -> np.ndarray:
   """Example i's prompt as trained on (chat template, left-truncated to the set's max_length)."""
   mask = tokenized.loss_mask[i]
   return tokenized.input_ids[i][:int(np.argmax(mask > 0))]
+
+
+def generation_prompt(tokenizer, messages, max_length: int, max_new_tokens: int) -> list[int]:
+  """Prompt ids for generating with a model trained at `max_length` (the student: settings.max_length, also in
+  student_report.json): the chat-template prompt, cut from the left to max_length - max_new_tokens tokens while
+  keeping a leading system message whole when it fits -- the same cut `lm.build_example` made in training, so the
+  model never sees positions or contexts it was not trained on."""
+  ids = encode_chat(tokenizer, messages)
+  budget = max_length - max_new_tokens
+  if budget < 1:
+    raise ValueError(f"max_new_tokens={max_new_tokens} leaves no prompt token within max_length={max_length}")
+  if len(ids) <= budget:
+    return ids
+  head = []
+  if messages and messages[0].get("role") == "system":
+    head = encode_chat(tokenizer, messages[:1], add_generation_prompt=False)
+    if ids[:len(head)] != head or len(head) >= budget:
+      head = []
+  return head + ids[len(ids) - (budget - len(head)):]
 
 
 def sample_utterances(model, tokenizer, tokenized: ddata.TokenizedSet, examples, domain: str, n: int,
@@ -203,7 +222,8 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   samples = sample_utterances(trained, tokenizer, tokenized, examples, domain, settings.samples)
   quarter = rows[-max(1, len(rows) // 4):]
   report = {
-      "domain": domain, "sweep": sweep_dir, "examples": len(examples), "tokenized": tokenized.stats,
+      "domain": domain, "sweep": sweep_dir, "max_length": settings.max_length, "examples": len(examples),
+      "tokenized": tokenized.stats,
       "vocab_size": config.vocab_size, "tokenizer_vocab": len(tokenizer),
       "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(params))),
       "model": {k: v for k, v in config.to_hf().items() if k in (
@@ -224,5 +244,5 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   return report
 
 
-__all__ = ["LOSSES", "REPORT", "build_student", "corpus", "default_settings", "is_complete", "model_config",
-           "pretrain", "prompt_ids", "sample_utterances"]
+__all__ = ["LOSSES", "REPORT", "build_student", "corpus", "default_settings", "generation_prompt", "is_complete",
+           "model_config", "pretrain", "prompt_ids", "sample_utterances"]

@@ -42,6 +42,7 @@ import json
 import math
 import os
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -209,11 +210,30 @@ def make_step(model, tc, tx: optax.GradientTransformation, schedule: Callable, a
     grads = jax.tree.map(lambda g: g / total, grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.lora)
     metrics = {k: (v.sum() if k in SUMMED else (v * w).sum() / total) for k, v in aux.items()}
-    metrics.update(grad_norm=optax.global_norm(grads), lr=schedule(state.step))
+    if "adv_std" in aux:  # a spread does not average: pool the micro-batches' second moments
+      second = (w * (aux["adv_std"] ** 2 + aux["adv_mean"] ** 2)).sum() / total
+      metrics["adv_std"] = jnp.sqrt(jnp.maximum(second - metrics["adv_mean"] ** 2, 0.0))
+    metrics.update(grad_norm=optax.tree.norm(grads), lr=schedule(state.step))
     new = TrainState(state.step + 1, optax.apply_updates(state.lora, updates), opt_state, rng)
     return new, metrics
 
   return step
+
+
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {settings: jitted step}
+
+
+def compiled_step(model, tc, accum: int, total: int, mesh: Mesh) -> Callable:
+  """The jitted step for these settings, reused by later `train` calls in the same process on the same model
+  (a resumed or repeated run then skips tracing and compiling)."""
+  settings = tc.to_dict() if hasattr(tc, "to_dict") else dict(tc)
+  key = (json.dumps(settings, sort_keys=True, default=str), accum, total, mesh)
+  cache = _STEPS.setdefault(model, {})
+  if key not in cache:
+    tx, schedule = make_optimizer(tc, total)
+    rep = sharding.replicated(mesh)
+    cache[key] = jax.jit(make_step(model, tc, tx, schedule, accum), donate_argnums=0, out_shardings=(rep, rep))
+  return cache[key]
 
 
 # ------------------------------------------------------------------------------------------- the loop
@@ -285,14 +305,16 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
   accum, micro = _check_shapes(tc, mesh.size)
   batches = Batches(data, tc.batch_size, tc.seed, drop_last=tc.drop_last)
   total = int(tc.steps) if tc.steps else max(1, math.ceil(tc.epochs * len(batches)))
-  tx, schedule = make_optimizer(tc, total)
+  tx, _ = make_optimizer(tc, total)
 
   rep = sharding.replicated(mesh)
   data_sharding = NamedSharding(mesh, P(None, sharding.BATCH_AXES))  # [accum, micro, ...]: micro over devices
   base = jax.device_put(model.params, sharding.param_shardings(model.params, mesh))
   ref = None if reference is None else jax.device_put(reference, rep)
   state = TrainState(jnp.zeros((), jnp.int32), lora, tx.init(lora), jax.random.PRNGKey(tc.seed))
-  state = jax.device_put(state, rep, may_alias=False)  # the step donates the state: never the caller's arrays
+  # the step donates the state, so it must never hold the caller's buffers; device_put(may_alias=False) still
+  # reuses the buffer already on the first device when replicating over several, hence the explicit copy
+  state = jax.device_put(jax.tree.map(jnp.copy, state), rep)
   settings = {"algorithm": tc.algorithm, "total_steps": total, "batch_size": tc.batch_size}
 
   manager = _checkpoint_manager(workdir, tc.keep_checkpoints)
@@ -309,8 +331,7 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
     batches = Batches.from_state(data, saved["batches"])
   log = MetricsLog(workdir, resumed_from if resumed_from is not None else -1)
 
-  step_fn = jax.jit(make_step(model, tc, tx, schedule, accum), donate_argnums=0,
-                    out_shardings=(jax.tree.map(lambda _: rep, state), rep))
+  step_fn = compiled_step(model, tc, accum, total, mesh)
   target = total if stop_at is None else min(total, int(stop_at))
   done = int(state.step)
   bar = tqdm(total=total, initial=done, disable=not progress, unit="step", desc=tc.algorithm)

@@ -41,6 +41,7 @@ class Components:
   focal_api: object | None = None  # a config.focal ConfigDict with kind "api", else the sandbox teacher
   counterparty: object | None = None  # a ConfigDict: kind sandbox | api | student (+ path)
   max_new_tokens: int = 64
+  max_length: int | None = None  # the student's training length: prompts are cut to fit it, as in training
   concurrency: int = 64
   max_messages: int = 30
   tolerance: float | None = None
@@ -59,12 +60,17 @@ class Components:
       raise ValueError("a student method needs the student model folder (components.student_path)")
     return load_pretrained(self.student_path, dtype="float32"), load_tokenizer(self.student_path)
 
-  @functools.lru_cache(maxsize=None)
+  @functools.cached_property
+  def _loaded_adapters(self) -> dict:
+    return {}
+
   def adapter(self, name: str):
     from emodistill_jax.lm import load_peft_adapter
     if name not in self.adapters:
       raise ValueError(f"no adapter {name!r} for this evaluation (have: {', '.join(self.adapters) or 'none'})")
-    return load_peft_adapter(self.adapters[name], self.student[0])
+    if name not in self._loaded_adapters:
+      self._loaded_adapters[name] = load_peft_adapter(self.adapters[name], self.student[0])
+    return self._loaded_adapters[name]
 
 
 def _selector(method: Method, comp: Components):
@@ -113,7 +119,8 @@ def build_negotiation(method: Method, comp: Components) -> tuple[Negotiation, di
     from emodistill_jax.agents.student import Batcher, StudentFocalAgent
     model, tok = comp.student
     lora = comp.adapter(method.adapter) if method.adapter else None
-    focal = StudentFocalAgent(Batcher(model, tok, lora, comp.max_new_tokens), name=f"student+{method.adapter or 'base'}",
+    focal = StudentFocalAgent(Batcher(model, tok, lora, comp.max_new_tokens, max_length=comp.max_length),
+                              name=f"student+{method.adapter or 'base'}",
                               emotion_free=method.emotion_free)
   elif comp.focal_api is not None:
     from emodistill_jax.agents.llm import LLMFocalAgent

@@ -22,51 +22,56 @@ def emotion_labels(config) -> tuple[str, ...]:
   return labels
 
 
-def chat_backend(role_config, role: str):
-  """An OpenAI-compatible backend for one role, validated before any work."""
-  from emodistill_jax.agents.openai_backend import BackendConfig, ChatBackend
+def chat_backend(role_config, role: str, cache_dir: str | None = None):
+  """An OpenAI-compatible backend for one role, validated before any work (ChatBackend validates)."""
+  from emodistill_jax.agents.openai_backend import BackendConfig, ChatBackend, ConfigError
   overrides = {k: role_config[k] for k in ("base_url", "model", "temperature", "max_tokens", "timeout",
-                                             "max_concurrency", "cache_dir")
+                                             "max_concurrency", "cache_dir", "max_retries", "backoff_base",
+                                             "backoff_max")
                if k in role_config and role_config[k] is not None}
+  if "cache_dir" not in overrides and cache_dir:
+    overrides["cache_dir"] = cache_dir
   if role_config.get("extra_body"):
     overrides["extra_body"] = dict(role_config.extra_body)
-  settings = BackendConfig.from_env(**overrides)
-  settings.validate(where=f"config.{role}")
-  return ChatBackend(settings)
+  try:
+    return ChatBackend(BackendConfig.from_env(**overrides))
+  except ConfigError as e:
+    raise ConfigError(f"config.{role}: {e}") from None
 
 
-def build_negotiation(config):
-  """(Negotiation, usage()) for a sweep or evaluation config."""
+def build_negotiation(config, cache_dir: str | None = None):
+  """(Negotiation, usage()) for a sweep or evaluation config; API responses cached in cache_dir."""
   from emodistill_jax.agents.sandbox import FixedSelector, SandboxCounterparty, SandboxTeacher, UniformSelector
   backends = {}
   if config.focal.kind == "api":
     from emodistill_jax.agents.llm import LLMFocalAgent
-    backends["focal"] = chat_backend(config.focal, "focal")
+    backends["focal"] = chat_backend(config.focal, "focal", cache_dir)
     focal = LLMFocalAgent(backends["focal"], emotion_free=config.emotion_free)
   else:
     focal = SandboxTeacher()
   if config.counterparty.kind == "api":
     from emodistill_jax.agents.llm import LLMCounterparty
-    backends["counterparty"] = chat_backend(config.counterparty, "counterparty")
+    backends["counterparty"] = chat_backend(config.counterparty, "counterparty", cache_dir)
     counterparty = LLMCounterparty(backends["counterparty"])
   else:
     counterparty = SandboxCounterparty()
   extractor = ParserExtractor()
   if config.extractor.kind == "api":
     from emodistill_jax.agents.llm import LLMExtractor
-    backends["extractor"] = chat_backend(config.extractor, "extractor")
+    backends["extractor"] = chat_backend(config.extractor, "extractor", cache_dir)
     extractor = LLMExtractor(backends["extractor"])
   tolerance = config.tolerance if config.tolerance is not None else spec(config.domain).tolerance
   selector = FixedSelector(None) if config.emotion_free else UniformSelector(emotion_labels(config))
   negotiation = Negotiation(focal, selector, counterparty, extractor, Mediator(tolerance, config.max_messages))
   negotiation.backends = backends
-  return negotiation, lambda: {role: b.usage_by_role() for role, b in backends.items()}
+  return negotiation, lambda: ({role: b.usage_by_role() for role, b in backends.items()},
+                               {role: b.stats() for role, b in backends.items()})
 
 
-def build_judge(config):
+def build_judge(config, cache_dir: str | None = None):
   if config.judge.kind == "api":
     from emodistill_jax.agents.llm import LLMJudge
-    backend = chat_backend(config.judge, "judge")
+    backend = chat_backend(config.judge, "judge", cache_dir)
     return LLMJudge(backend), {"judge": backend}
   from emodistill_jax.agents.sandbox import SandboxJudge
   return SandboxJudge(), {}

@@ -52,7 +52,7 @@ def run_judge(config, workdir: str, progress: bool = True) -> dict:
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, TURN_SCORES)
   done = check_prefix(read_records(path), keys, score_key, path)
-  judge, judge_backends = backends.build_judge(config)
+  judge, judge_backends = backends.build_judge(config, os.path.join(workdir, "cache"))
   todo = items[done:]
   bar = tqdm(total=len(items), initial=done, disable=not progress, unit="turn", desc="judge")
   start = time.perf_counter()
@@ -89,6 +89,7 @@ def run_judge(config, workdir: str, progress: bool = True) -> dict:
       "parse_failures": failures, "parse_failure_rate": failures / len(scores) if scores else None,
       "mean_score": sum(r["score"] for r in scores) / len(scores) if scores else None,
       "judge": judge.name, "token_usage": {r: b.usage_by_role() for r, b in judge_backends.items()},
+      "backend_stats": {r: b.stats() for r, b in judge_backends.items()},
       "this_run": {"turns": len(todo), "seconds": round(time.perf_counter() - start, 3)},
   }
   write_json_atomic(manifest, os.path.join(workdir, "judge_manifest.json"))

@@ -76,7 +76,7 @@ def run_sweep(config, workdir: str, progress: bool = True) -> dict:
   path = episodes_path(workdir, config.num_shards, config.shard_index)
   done_records = read_records(path)
   done = check_prefix(done_records, [p.episode_id for p in planned], lambda r: r["episode_id"], path)
-  negotiation, usage = backends.build_negotiation(config)
+  negotiation, usage = backends.build_negotiation(config, os.path.join(workdir, "cache"))
   todo = planned[done:]
   logging.info("sweep %s: %d planned, %d already done, %d to run", path, len(planned), done, len(todo))
 
@@ -99,11 +99,16 @@ def run_sweep(config, workdir: str, progress: bool = True) -> dict:
     def commit(episode: Episode) -> None:
       committer.commit(index_of[episode.episode_id], episode.to_json())
 
+    async def go():
+      try:
+        await run_concurrently(contexts, negotiation, config.concurrency, commit)
+      finally:  # in the same loop as the clients' connections
+        await backends.close(negotiation)
+
     try:
-      asyncio.run(run_concurrently(contexts, negotiation, config.concurrency, commit))
+      asyncio.run(go())
     finally:
       bar.close()
-      asyncio.run(backends.close(negotiation))
   elapsed = time.perf_counter() - start
   manifest = _manifest(config, planned, path, stats, usage(), elapsed, len(todo))
   write_json_atomic(manifest, os.path.join(workdir, MANIFEST if config.num_shards == 1 else
@@ -117,7 +122,7 @@ def _manifest(config, planned, path, stats, usage, elapsed, ran) -> dict:
       "versions": package_versions(), "episodes_file": os.path.basename(path), "planned": len(planned),
       "episodes": stats["episodes"], "successes": stats["successes"],
       "success_rate": stats["successes"] / stats["episodes"] if stats["episodes"] else None,
-      "backend_models": backends.model_names(config), "token_usage": usage,
+      "backend_models": backends.model_names(config), "token_usage": usage[0], "backend_stats": usage[1],
       "this_run": {"episodes": ran, "seconds": round(elapsed, 3),
                    "episodes_per_second": round(ran / elapsed, 3) if elapsed > 0 else None,
                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},

@@ -1,0 +1,81 @@
+"""The main job, one command: scenarios -> sweep -> judge -> IQL -> student pretraining -> SFT -> JPO
+(plus the IQL+JPO, A-LoL and emotion-free adapters) -> evaluation of every method on the held-out split
+-> the per-emotion study -> report.md with tables and plots.
+
+    python -m launchers.pipeline --config=configs/pipeline.py --workdir=runs/pipeline_crad     # sandbox
+    python -m launchers.pipeline --config=configs/pipeline.py:paper --config.model_path=/models/Qwen2.5-7B-Instruct \
+        --config.scenarios_path=../shared/data/emomas --workdir=runs/pipeline_crad_paper
+
+`sandbox` (default) needs nothing and finishes in about 15 minutes on 2 CPU cores. `paper` wires the same
+chain to API models (EMODISTILL_BASE_URL / EMODISTILL_MODEL / EMODISTILL_API_KEYS for the focal teacher,
+the counterparty and the judge) and a local Qwen2.5-7B-Instruct folder for the expression stages (see
+configs/jpo_crad.py:paper for its resources). `smoke` runs the whole chain at toy size (tests).
+A re-run with the same workdir skips finished stages. Output: <workdir>/report/report.md.
+"""
+
+from ml_collections import config_dict
+
+from configs import alol_crad, iql_crad, jpo_crad, judge, sft_crad, student_crad, sweep
+from configs.common import agent
+
+
+def get_config(arg: str | None = None) -> config_dict.ConfigDict:
+  preset = arg or "sandbox"
+  if preset not in ("sandbox", "smoke", "paper"):
+    raise ValueError(f"unknown preset {arg!r} for configs/pipeline.py; expected sandbox, smoke or paper")
+  sub = "sandbox" if preset == "paper" else preset
+  c = config_dict.ConfigDict()
+  c.stage = "pipeline"
+  c.preset = preset
+  c.domain = "crad"
+  c.progress = preset != "smoke"
+  c.scenarios_path = config_dict.placeholder(str)
+  c.model_path = config_dict.placeholder(str)  # None: the sandbox student built by the pipeline
+  c.focal = agent("sandbox")
+  c.counterparty = agent("sandbox")
+  c.sweep = sweep.get_config("smoke" if preset == "smoke" else "sandbox")
+  c.sweep.seeds_per_scenario = {"sandbox": 25, "smoke": 3, "paper": 10}[preset]
+  c.judge = judge.get_config("sandbox")
+  c.iql = iql_crad.get_config("smoke" if preset == "smoke" else "sandbox")
+  if preset == "sandbox":
+    c.iql.iql.steps = 4000
+    c.iql.iql.hidden_dim = 128
+    c.iql.iql.head_dim = 64
+  c.student = student_crad.get_config("smoke" if preset == "smoke" else "sandbox")
+  c.sft = sft_crad.get_config(sub)
+  c.sft_free = sft_crad.get_config(sub)
+  c.sft_free.emotion_free = True
+  c.jpo = jpo_crad.get_config(sub)
+  c.jpo_base = jpo_crad.get_config(sub)
+  c.jpo_base.reference = "base"
+  c.jpo_free = jpo_crad.get_config(sub)
+  c.jpo_free.emotion_free = True
+  c.alol = alol_crad.get_config(sub)
+  c.stages = config_dict.ConfigDict(dict(iql=True, student=True, sft=True, sft_free=True, jpo=True, jpo_base=True,
+                                         jpo_free=True, alol=True, emotion_study=True))
+  c.eval = config_dict.ConfigDict()
+  c.eval.methods = ("Vanilla LLM", "Vanilla SLM", "Random", "IQL", "IQL+SFT", "IQL+JPO", "IQL+SFT+JPO", "A-LoL",
+                    "SFT (emotion-free)", "SFT+JPO (emotion-free)")
+  c.eval.iterations = {"sandbox": 5, "smoke": 1, "paper": 5}[preset]
+  c.eval.study_iterations = {"sandbox": 3, "smoke": 1, "paper": 3}[preset]
+  c.eval.iql_temperature = 1.0
+  c.eval.max_new_tokens = 64
+  c.eval.concurrency = 100
+  if preset == "smoke":
+    c.eval.max_new_tokens = 16
+  if preset == "paper":
+    c.focal = agent("api")
+    c.counterparty = agent("api")
+    c.sweep.focal = agent("api")
+    c.sweep.counterparty = agent("api")
+    c.judge.judge = agent("api", temperature=0.0, max_tokens=64)
+    c.stages.student = False
+    for name in ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+      c[name] = {"sft": sft_crad, "sft_free": sft_crad, "alol": alol_crad}.get(name, jpo_crad).get_config("paper")
+    c.sft_free.emotion_free = c.jpo_free.emotion_free = True
+    c.jpo_base.reference = "base"
+  for name in ("sweep", "iql", "student", "sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+    c[name].domain = c.domain  # kept in sync by launchers.pipeline when --config.domain changes
+    if "progress" in c[name]:
+      c[name].progress = c.progress
+  return c

@@ -1,0 +1,154 @@
+"""The main job: scenarios -> sweep -> judge -> IQL -> student -> SFT -> JPO (and the ablation adapters)
+-> evaluation of every method on the held-out split -> the per-emotion study -> a Markdown report.
+
+Each stage works in its own folder under the workdir and writes `stage.json` when it finishes; a re-run
+skips finished stages (and resumes an interrupted one, since every stage is resumable itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from emodistill_jax.domains import load_scenarios, write_jsonl
+from emodistill_jax.domains.scenario_summary import summarize
+from emodistill_jax.sweep.storage import write_json_atomic
+
+STAGE_FILE = "stage.json"
+# adapter name in the evaluation -> (pipeline stage, folder)
+ADAPTER_STAGES = {"sft": "sft", "jpo": "jpo", "jpo_base": "jpo_base", "alol": "alol", "sft_free": "sft_free",
+                  "jpo_free": "jpo_free"}
+
+
+class Pipeline:
+  def __init__(self, config, workdir: str, echo=print):
+    self.c, self.workdir, self.echo = config, os.path.abspath(workdir), echo
+    os.makedirs(self.workdir, exist_ok=True)
+
+  def path(self, *parts: str) -> str:
+    return os.path.join(self.workdir, *parts)
+
+  def stage(self, name: str, fn) -> dict:
+    marker = self.path(name, STAGE_FILE)
+    if os.path.exists(marker):
+      with open(marker, encoding="utf-8") as f:
+        summary = json.load(f)
+      self.echo(f"[{name}] done before, skipped: {_short(summary)}")
+      return summary
+    os.makedirs(self.path(name), exist_ok=True)
+    t0 = time.perf_counter()
+    summary = {**fn(self.path(name)), "seconds": round(time.perf_counter() - t0, 1)}
+    write_json_atomic(summary, marker)
+    self.echo(f"[{name}] {_short(summary)}")
+    return summary
+
+  # ---------------------------------------------------------------------------------------- stages
+
+  def scenarios(self, folder: str) -> dict:
+    scenarios = load_scenarios(self.c.domain, self.c.scenarios_path)
+    write_jsonl(scenarios, os.path.join(folder, f"scenarios_{self.c.domain}.jsonl"))
+    return summarize(scenarios)
+
+  def sweep(self, folder: str) -> dict:
+    from emodistill_jax.sweep import run_judge, run_sweep
+    sc = self.c.sweep
+    m = run_sweep(sc, folder, progress=self.c.progress)
+    jc = self.c.judge
+    jc.sweep = folder
+    j = run_judge(jc, folder, progress=self.c.progress)
+    return {"episodes": m["episodes"], "success_rate": round(m["success_rate"], 3), "judged_turns": j["turns"],
+            "mean_judge_score": round(j["mean_score"], 2)}
+
+  def iql(self, folder: str) -> dict:
+    from emodistill_jax.iql.stage import run_iql
+    ic = self.c.iql
+    ic.data.sweep = self.path("sweep")
+    r = run_iql(ic, folder)
+    return {"transitions": r["transitions"], "top_emotions": r["top_emotions"],
+            **({"sandbox_spearman": r["sandbox_spearman"]} if "sandbox_spearman" in r else {})}
+
+  def distill(self, name: str, folder: str) -> dict:
+    from emodistill_jax.distill.stage import run_distill
+    dc = self.c[name]
+    dc.data.sweep = self.path("sweep")
+    if name != "student":
+      dc.model.path = self.c.model_path or self.path("student", "student")
+      if dc.stage != "sft" and dc.reference == "sft":
+        dc.reference_adapter = self.path("sft_free" if dc.emotion_free else "sft", "adapter")
+    r = run_distill(dc, folder)
+    if name == "student":
+      return {"student": r["student"], **{k: r["summary"][k] for k in ("params", "loss_first", "loss_last_quarter",
+                                                                          "samples_with_offer")}}
+    final = r["final"] or {}
+    return {"adapter": r["adapter"], "steps": r["steps"], "loss": final.get("loss"), "kl": final.get("kl"),
+            "samples_with_offer": r["samples_with_offer"]}
+
+  def components(self):
+    from emodistill_jax.evaluation import Components
+    e = self.c.eval
+    test = [s for s in load_scenarios(self.c.domain, self.c.scenarios_path) if s.split == "test"]
+    return Components(
+        self.c.domain, test, iterations=e.iterations, selector_path=self.path("iql", "selector"),
+        iql_temperature=e.iql_temperature, student_path=self.c.model_path or self.path("student", "student"),
+        adapters={k: self.path(v, "adapter") for k, v in ADAPTER_STAGES.items() if self.c.stages.get(v, False)},
+        focal_api=self.c.focal if self.c.focal.kind == "api" else None,
+        counterparty=self.c.counterparty, max_new_tokens=e.max_new_tokens, concurrency=e.concurrency,
+        max_length=None if self.c.model_path else self.c.sft.data.max_length)
+
+  def evaluate(self, folder: str) -> dict:
+    from emodistill_jax.evaluation import by_name, episode_metrics, run_method
+    from emodistill_jax.evaluation.report import write_results
+    comp = self.components()
+    results = {}
+    for method in by_name(self.c.eval.methods):
+      if method.adapter and method.adapter not in comp.adapters:
+        self.echo(f"[evaluate] {method.name}: skipped (stage {ADAPTER_STAGES[method.adapter]} is off)")
+        continue
+      episodes = run_method(method, comp, folder, progress=self.c.progress)
+      results[method.name] = {self.c.domain: episode_metrics(episodes)}
+    write_results(results, folder)
+    return {"methods": {m: {k: round(v[self.c.domain][k], 3) for k in ("success", "utility", "rounds")}
+                        for m, v in results.items()}}
+
+  def emotion_study(self, folder: str) -> dict:
+    from emodistill_jax.evaluation import emotion_prompting_study, emotion_study
+    comp = self.components()
+    comp.iterations = self.c.eval.study_iterations
+    rows = emotion_study(emotion_prompting_study(comp, folder, progress=self.c.progress))
+    write_json_atomic(rows, os.path.join(folder, "emotion_study.json"))
+    out = {"best": rows[0]["emotion"], "significant_vs_neutral": [r["emotion"] for r in rows if r["significant"]]}
+    if self.c.counterparty.kind == "sandbox" and self.c.focal.kind == "sandbox":
+      from emodistill_jax.agents.sandbox import mean_efficacy
+      from emodistill_jax.evaluation.stats import spearman
+      out["spearman_with_sandbox_truth"] = round(spearman({r["emotion"]: r["mean"] for r in rows},
+                                                          mean_efficacy(self.c.domain)), 3)
+    return out
+
+  def report(self, folder: str) -> dict:
+    from emodistill_jax.pipeline_report import write_report
+    path = write_report(self, folder)
+    return {"report": path}
+
+  def run(self) -> str:
+    s = self.c.stages
+    self.stage("scenarios", self.scenarios)
+    self.stage("sweep", self.sweep)
+    if s.iql:
+      self.stage("iql", self.iql)
+    for name in ("student", "sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+      if s.get(name, False) and not (name == "student" and self.c.model_path):
+        self.stage(name, lambda folder, n=name: self.distill(n, folder))
+    self.stage("evaluate", self.evaluate)
+    if s.emotion_study:
+      self.stage("emotion_study", self.emotion_study)
+    return self.stage("report", self.report)["report"]
+
+
+def _short(summary: dict) -> str:
+  text = json.dumps(summary, default=str)
+  return text if len(text) <= 400 else text[:397] + "..."
+
+
+def run_pipeline(config, workdir: str, echo=print) -> str:
+  return Pipeline(config, workdir, echo).run()

@@ -1,0 +1,131 @@
+"""The expression stages end to end: `python -m launchers.train` with the :smoke presets of
+configs/{student,sft,jpo,alol}_crad.py in a subprocess, as a user runs them; the student folder loads in
+transformers and the adapters load in PEFT with the same logits as here."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import jpo_crad, sft_crad
+from emodistill_jax.distill.data import load_examples, tokenize
+from emodistill_jax.distill.stage import run_distill
+from emodistill_jax.distill.student import generation_prompt, prompt_ids
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train(*args, timeout=300):
+  result = subprocess.run([sys.executable, "-m", "launchers.train", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stdout
+
+
+def report(workdir):
+  with open(os.path.join(workdir, "distill_report.json")) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def student_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("student"))
+  out = train("--config=configs/student_crad.py:smoke", f"--workdir={workdir}")
+  return workdir, out
+
+
+def assert_peft_loads_with_the_same_logits(student, adapter_dir):
+  import torch
+  from peft import PeftModel
+  from transformers import AutoModelForCausalLM
+
+  from emodistill_jax.lm import load_peft_adapter, load_pretrained
+  ours = load_pretrained(student, dtype="float32")
+  lora = load_peft_adapter(adapter_dir, ours)
+  ids = np.random.default_rng(0).integers(3, ours.config.vocab_size, (2, 24)).astype(np.int32)
+  base = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32)
+  peft_model = PeftModel.from_pretrained(base, adapter_dir).eval()
+  with torch.no_grad():
+    theirs = peft_model(torch.tensor(ids, dtype=torch.long)).logits.numpy()
+  np.testing.assert_allclose(ours.logits(ids, lora=lora), theirs, atol=1e-4)
+  assert any(np.abs(ab["b"]).max() > 0 for layer in lora.params.values() for block in layer.values()
+             for ab in block.values())  # trained, not the zero init
+
+
+def test_student_launcher_pretrains_a_model_transformers_loads(student_run):
+  workdir, out = student_run
+  folder = os.path.join(workdir, "student")
+  assert "| loss_last_quarter" in out and f"wrote {workdir}" in out
+  summary = report(workdir)["summary"]
+  assert summary["loss_last_quarter"] < 0.75 * summary["loss_first"]  # it learned the responses' language
+  from transformers import AutoModelForCausalLM, AutoTokenizer
+  model = AutoModelForCausalLM.from_pretrained(folder)
+  tokenizer = AutoTokenizer.from_pretrained(folder)
+  assert model.config.model_type == "qwen2" and model.config.tie_word_embeddings
+  assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
+                                       add_generation_prompt=True).endswith("<|im_start|>assistant\n")
+  # generation sees the prompt exactly as training did (same left cut at the student's max_length)
+  examples = load_examples(os.path.join(workdir, "sandbox_sweep"))[:6]
+  max_length = report(workdir)["summary"]["max_length"]
+  tokenized = tokenize(examples, tokenizer, max_length)
+  for i, x in enumerate(examples):
+    completion = int(tokenized.loss_mask[i].sum())
+    np.testing.assert_array_equal(generation_prompt(tokenizer, x.messages, max_length, completion),
+                                  prompt_ids(tokenized, i))
+
+
+def test_sft_launcher_on_another_domain_writes_a_peft_adapter(student_run, tmp_path):
+  student = os.path.join(student_run[0], "student")
+  workdir = str(tmp_path / "sft")
+  out = train("--config=configs/sft_crad.py:smoke", "--config.domain=disaster", f"--config.model.path={student}",
+              f"--workdir={workdir}")
+  assert "| adapter" in out
+  r = report(workdir)
+  assert (r["domain"], r["steps"], r["finished"]) == ("disaster", 4, True)
+  assert os.path.exists(os.path.join(workdir, "sandbox_sweep", "turn_scores.jsonl"))  # built for disaster
+  assert_peft_loads_with_the_same_logits(student, r["adapter"])
+
+
+def test_jpo_launcher_builds_its_sft_reference_and_alol_runs_against_the_base(student_run, tmp_path):
+  workdir, _ = student_run
+  student, sweep = os.path.join(workdir, "student"), os.path.join(workdir, "sandbox_sweep")
+  jpo = str(tmp_path / "jpo")
+  out = train("--config=configs/jpo_crad.py:smoke", f"--config.model.path={student}", f"--config.data.sweep={sweep}",
+              f"--workdir={jpo}")
+  assert "| rho_mean" in out
+  r = report(jpo)
+  assert r["reference"] == os.path.join(jpo, "sft", "adapter") and r["finished"]
+  assert report(os.path.join(jpo, "sft"))["stage"] == "sft"
+  with open(os.path.join(jpo, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  assert [row["step"] for row in rows] == [1, 2, 3, 4]
+  for key in ("loss", "pg", "kl", "rho_mean", "clip_frac", "kl_gt_05", "adv_mean", "adv_std", "lr", "grad_norm",
+              "tokens_per_s"):
+    assert np.isfinite(rows[-1][key]), key
+  alol = str(tmp_path / "alol")
+  train("--config=configs/alol_crad.py:smoke", f"--config.model.path={student}", f"--config.data.sweep={sweep}",
+        "--config.reference=base", f"--workdir={alol}")
+  r_alol = report(alol)
+  assert r_alol["reference"] is None and r_alol["reference_kind"] == "base" and r_alol["finished"]
+  for adapter in (r["adapter"], r["reference"], r_alol["adapter"]):
+    assert_peft_loads_with_the_same_logits(student, adapter)
+
+
+def test_paper_presets_name_the_missing_paths(tmp_path, student_run):
+  config = sft_crad.get_config("paper")
+  with pytest.raises(ValueError, match="--config.data.sweep="):
+    run_distill(config, str(tmp_path))
+  config.data.sweep = os.path.join(student_run[0], "sandbox_sweep")
+  with pytest.raises(ValueError, match="--config.model.path=.*Qwen2.5-7B-Instruct"):
+    run_distill(config, str(tmp_path))
+  config.model.path = str(tmp_path / "no_such_model")
+  with pytest.raises(FileNotFoundError, match="not a model folder"):
+    run_distill(config, str(tmp_path))
+  jpo = jpo_crad.get_config("paper")
+  jpo.data.sweep = config.data.sweep
+  jpo.model.path = os.path.join(student_run[0], "student")
+  with pytest.raises(ValueError, match="--config.reference_adapter=.*--config.reference=base"):
+    run_distill(jpo, str(tmp_path))
