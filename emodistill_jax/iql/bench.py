@@ -47,45 +47,50 @@ def cpu_peak_gflops(flops_per_cycle: int = 32) -> float | None:
   return len(mhz) * (sum(mhz) / len(mhz)) * flops_per_cycle / 1e3 if mhz else None
 
 
+def _time(step, repeats: int) -> tuple[float, float]:
+  """(first call seconds, median of `repeats` later calls); each call returns arrays to wait on."""
+  t0 = time.perf_counter()
+  jax.block_until_ready(step())
+  first = time.perf_counter() - t0
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(step())
+    times.append(time.perf_counter() - t0)
+  return first, float(np.median(times))
+
+
 def iql_benchmark(transitions: int = 65_536, updates: int = 1000, repeats: int = 3, grid_seeds=(0,),
                   peak_gflops: float | None = None) -> dict:
   c = default_config()
   data = _data(transitions)
   static, hp = StaticConfig(c), Hyper.of(c)
-  state = init_state(c, jax.random.PRNGKey(0))
-  t0 = time.perf_counter()
-  state, info = train_chunk_jit(static, state, data, hp, updates)
-  jax.block_until_ready(info)
-  first = time.perf_counter() - t0
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    state, info = train_chunk_jit(static, state, data, hp, updates)
-    jax.block_until_ready(info)
-    times.append(time.perf_counter() - t0)
-  single = updates / float(np.median(times))
+  box = {"single": init_state(c, jax.random.PRNGKey(0))}
+
+  def single_step():
+    box["single"], info = train_chunk_jit(static, box["single"], data, hp, updates)
+    return info
+
+  first, steady = _time(single_step, repeats)
+  single = updates / steady
   members = grid_members(PAPER_GRID, list(grid_seeds))  # 18 configurations per seed
   keys = jax.numpy.stack([jax.random.PRNGKey(m["seed"]) for m in members])
-  states = jax.vmap(lambda k: init_state(c, k))(keys)
+  box["grid"] = jax.vmap(lambda k: init_state(c, k))(keys)
   hps = Hyper(*(jax.numpy.asarray([m[k] for m in members], jax.numpy.float32) for k in ("expectile", "beta", "gamma")))
   grid_updates = max(100, updates // 5)
-  t0 = time.perf_counter()
-  states, info = _grid_chunk(static, states, data, hps, grid_updates)
-  jax.block_until_ready(info)
-  grid_first = time.perf_counter() - t0
-  gtimes = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    states, info = _grid_chunk(static, states, data, hps, grid_updates)
-    jax.block_until_ready(info)
-    gtimes.append(time.perf_counter() - t0)
-  grid_rate = grid_updates * len(members) / float(np.median(gtimes))
+
+  def grid_step():
+    box["grid"], info = _grid_chunk(static, box["grid"], data, hps, grid_updates)
+    return info
+
+  grid_first, grid_steady = _time(grid_step, repeats)
+  grid_rate = grid_updates * len(members) / grid_steady
   flops = update_flops(c.hidden_dim, c.head_dim, c.batch_size, c.twin_q)
   out = {
       "transitions": transitions, "batch_size": c.batch_size, "hidden_dim": c.hidden_dim,
-      "single_updates_per_s": single, "single_compile_s": first - updates / single,
+      "single_updates_per_s": single, "single_compile_s": first - steady,
       "grid_members": len(members), "grid_config_updates_per_s": grid_rate,
-      "grid_per_config_updates_per_s": grid_rate / len(members), "grid_compile_s": grid_first - grid_updates * len(members) / grid_rate,
+      "grid_per_config_updates_per_s": grid_rate / len(members), "grid_compile_s": grid_first - grid_steady,
       "gflop_per_update": flops / 1e9, "single_gflops": single * flops / 1e9, "grid_gflops": grid_rate * flops / 1e9,
       "target_updates_per_s": 400,
   }
