@@ -21,6 +21,10 @@ rank-16 q/k/v/o LoRA with a mean token NLL, our jitted value_and_grad vs PEFT + 
 `model.generate`; fp32 on both sides, hidden 512, 8 layers, 8 heads / 2 kv heads, vocab 32000,
 batch 8 x 256 tokens; compile times reported apart. A few minutes on a 2-core CPU.
 
+`iql` writes `<workdir>/iql.json`: 64k transitions, batch 256, hidden 256, 28 actions; one
+configuration's updates/s and the paper's 18-configuration grid as one vmapped program, compile time
+apart, and the FLOP rate as a share of this CPU's FP32 peak (cores x MHz x 32).
+
 `smoke` runs tiny versions of both in well under a minute (the tests use it).
 
 `sweep` and `sweep_api` (`emodistill_jax.sweep.bench`, see its docstring) write `<workdir>/sweep.json` /
@@ -101,6 +105,10 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config.speed = _speed()
   config.sweep = _sweep()
   config.sweep_api = _sweep_api()
+  config.iql = config_dict.ConfigDict(dict(transitions=65_536, updates=1000, repeats=3, grid_seeds=(0,)))
+  if arg == "iql":  # IQL updates/s: one configuration and the 18-configuration vmapped grid
+    config.run = ("iql",)
+    return config
   if arg in (None, "", "speed"):
     config.run = ("speed",)
     return config
@@ -119,4 +127,4 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
     s.batch, s.seq_len, s.train_steps, s.gen_batch, s.gen_prompt, s.gen_new, s.gen_runs = 2, 32, 2, 2, 8, 8, 1
     return config
   raise ValueError(f"unknown preset {arg!r} for configs/benchmark.py; expected speed, memory_7b, sweep, "
-                   "sweep_api or smoke")
+                   "sweep_api, iql or smoke")

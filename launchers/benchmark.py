@@ -236,6 +236,11 @@ def main(config) -> None:
   for name in ("sweep", "sweep_api"):
     if name in config.run:
       run_sweep_benchmark(name, config[name], workdir)
+  if "iql" in config.run:
+    from emodistill_jax.iql.bench import iql_benchmark
+    result = iql_benchmark(**config.iql.to_dict())
+    common.write_json(result, os.path.join(workdir, "iql.json"))
+    print(common.format_table(["metric", "value"], [[k, v] for k, v in result.items()]))
 
 
 if __name__ == "__main__":
