@@ -13,13 +13,18 @@ transformers' `save_pretrained` into the workdir and loads it on both sides.
 `memory_7b` writes `<workdir>/memory_7b.json` and prints a Markdown table of per-device bytes for a
 LoRA JPO step (batch 1 x {1024, 2048} tokens; remat off / nn.remat / ordered remat; 1 device, and 4
 devices with the base replicated or FSDP-sharded; the launcher asks jax for the 4 simulated CPU
-devices itself). 18 full 28-layer AOT compiles of ~1-2 min each on a 2-core CPU: about 30 min.
+devices itself). 18 full 28-layer AOT compiles of 0.5-5 min each: 39 min on the 2-core CPU under
+other engineers' load. Expected (per device): 15.4 GB of bf16 base + 0.12 GB LoRA/Adam replicated,
+4.0 GB with fsdp=4; with ordered remat 16.2 / 17.4 GB total at 1024 / 2048 tokens on one device,
+6.5 / 7.7 GB with fsdp=4; without remat 30.2 / 54.6 GB.
 
 `speed` (default) writes `<workdir>/speed.json`: (a) training tokens/s of forward + backward through a
 rank-16 q/k/v/o LoRA with a mean token NLL, our jitted value_and_grad vs PEFT + loss.backward();
 (b) greedy generation tokens/s (batch 8, prompt 64, 128 new tokens), our `lm.generate` vs
 `model.generate`; fp32 on both sides, hidden 512, 8 layers, 8 heads / 2 kv heads, vocab 32000,
-batch 8 x 256 tokens; compile times reported apart. A few minutes on a 2-core CPU.
+batch 8 x 256 tokens; both sides timed alternately (shared machine), medians; compile times
+reported apart. About 4.5 min on the 2-core CPU; measured there: training ~1.5x PyTorch, greedy
+generation ~2.6x.
 
 `iql` writes `<workdir>/iql.json`: 64k transitions, batch 256, hidden 256, 28 actions; one
 configuration's updates/s and the paper's 18-configuration grid as one vmapped program, compile time
