@@ -4,13 +4,14 @@ function, print where the results went."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from emodistill_jax.sweep.storage import write_json_atomic
 
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/scenarios.py:smoke.",
                                          lock_config=True)
@@ -24,12 +25,8 @@ def workdir(default: str) -> str:
 
 
 def write_json(obj: Any, path: str) -> None:
-  """Atomic JSON write (temp file + rename)."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=2, sort_keys=True, default=str)
-    f.write("\n")
-  os.replace(tmp, path)
+  """Atomic JSON write (temp file + fsync + rename): the storage layer's writer."""
+  write_json_atomic(obj, path)
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -15,10 +15,9 @@ import dataclasses
 import zlib
 from collections.abc import Sequence
 
-import numpy as np
 
 from emodistill_jax.agents.base import EpisodeContext, transcript
-from emodistill_jax.lm.sampler import generate
+from emodistill_jax.lm.sampler import generate, left_pad
 from emodistill_jax.lm.tokenizer import encode_chat, end_of_turn_ids
 from emodistill_jax.negotiation.records import Message
 from emodistill_jax.prompts import counterparty_messages, focal_messages
@@ -74,16 +73,8 @@ class Batcher:
         r.future.set_result(text)
 
   def _decode(self, prompts: Sequence[list[int]]) -> list[str]:
-    T = max(len(p) for p in prompts)
-    # Rows are padded to a power of two (at least 8) so that waves of different sizes reuse the
-    # compiled sampler; the extra rows repeat the first prompt and are dropped.
-    rows = max(8, 1 << (len(prompts) - 1).bit_length())
-    ids = np.full((rows, T), self.pad, np.int32)
-    mask = np.zeros((rows, T), np.int32)
-    for i in range(rows):
-      p = prompts[i] if i < len(prompts) else prompts[0]
-      ids[i, T - len(p):] = p
-      mask[i, T - len(p):] = 1
+    ids, mask = left_pad(prompts, self.pad, min_rows=8)  # few batch shapes -> few compiles
+    T = ids.shape[1]
     seed = zlib.crc32(ids.tobytes()) if self.temperature > 0 else 0
     out = generate(self.model, ids, self.max_new_tokens, temperature=self.temperature, lora=self.lora,
                    seed=seed, attention_mask=mask, stop_tokens=self.stops, pad_token_id=self.pad)

@@ -106,6 +106,22 @@ def _md_escape(text: str) -> str:
 # Method x domain tables
 
 
+def _value_cells(by_domain: Mapping[str, Any], domains: Sequence[str], columns: Sequence[str],
+                 best: Mapping[tuple[str, str], str | None], escape, bold, plus_minus: str) -> list[str]:
+  """One method's formatted cells, domain-major; the best value of a column in bold."""
+  cells = []
+  for d in domains:
+    for c in columns:
+      value, std = _cell(by_domain.get(d), c)
+      if value is None:
+        cells.append(MISSING)
+        continue
+      text = escape(value)
+      text = bold(text) if best[d, c] == value else text
+      cells.append(text if std is None else f"{text}{plus_minus}{std}")
+  return cells
+
+
 def markdown_table(results: Results, columns: Sequence[str] = COLUMNS, domains: Sequence[str] | None = None) -> str:
   """Methods (rows) x domains (column groups) as a GitHub Markdown table, best per column bold.
 
@@ -117,15 +133,8 @@ def markdown_table(results: Results, columns: Sequence[str] = COLUMNS, domains: 
            "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
   best = {(d, c): _best(results, methods, d, c) for d in domains for c in columns}
   for method in methods:
-    cells = [_md_escape(method)]
-    for d in domains:
-      for c in columns:
-        value, std = _cell(results[method].get(d), c)
-        if value is None:
-          cells.append(MISSING)
-          continue
-        text = value if best[d, c] != value else f"**{value}**"
-        cells.append(text if std is None else f"{text} ± {std}")
+    cells = [_md_escape(method)] + _value_cells(results[method], domains, columns, best, lambda v: v,
+                                                 lambda t: f"**{t}**", " ± ")
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
@@ -149,16 +158,8 @@ def latex_table(results: Results, columns: Sequence[str] = COLUMNS, domains: Seq
   out.append(" & ".join(["Method"] + [TITLES.get(c, latex_escape(c)) for _ in domains for c in columns]) + r" \\")
   out.append(r"\midrule")
   for method in methods:
-    cells = [latex_escape(method)]
-    for d in domains:
-      for c in columns:
-        value, std = _cell(results[method].get(d), c)
-        if value is None:
-          cells.append(MISSING)
-          continue
-        text = latex_escape(value)
-        text = rf"\textbf{{{text}}}" if best[d, c] == value else text
-        cells.append(text if std is None else rf"{text} $\pm$ {std}")
+    cells = [latex_escape(method)] + _value_cells(results[method], domains, columns, best, latex_escape,
+                                                  lambda t: rf"\textbf{{{t}}}", r" $\pm$ ")
     out.append(" & ".join(cells) + r" \\")
   out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
   return "\n".join(out) + "\n"

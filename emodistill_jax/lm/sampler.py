@@ -192,3 +192,17 @@ def generate(model, input_ids, max_new_tokens: int, temperature: float = 0.0, lo
                         top_p=top_p, repetition_penalty=repetition_penalty, stop_tokens=stop_tokens,
                         pad_token_id=pad_token_id, bucket=bucket)
   return out
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, min_rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
+  """(ids, mask) [rows, T] for prompts of different lengths, left-padded; rows are rounded up to a
+  power of two (at least `min_rows`) so that batches of different sizes reuse the compiled sampler;
+  the extra rows repeat the first prompt and are to be dropped by the caller."""
+  T = max(len(p) for p in prompts)
+  rows = max(min_rows, 1 << max(len(prompts) - 1, 0).bit_length())
+  ids = np.full((rows, T), pad_id, np.int32)
+  mask = np.zeros((rows, T), np.int32)
+  for r in range(rows):
+    p = prompts[r] if r < len(prompts) else prompts[0]
+    ids[r, T - len(p):], mask[r, T - len(p):] = p, 1
+  return ids, mask

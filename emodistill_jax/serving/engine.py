@@ -29,9 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-import numpy as np
 
-from emodistill_jax.lm.sampler import generate
+from emodistill_jax.lm.sampler import generate, left_pad
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +98,6 @@ def finish(decode: Callable[[Sequence[int]], str], new_ids: Sequence[int], stop_
     if done < len(text):
       out.append(text[done:])
   return text, reason, count, tuple(out)
-
-
-def _pow2(n: int) -> int:
-  return 1 << max(n - 1, 0).bit_length()
 
 
 class Engine:
@@ -206,13 +201,8 @@ class Engine:
 
   def _generate(self, batch: list[Job]) -> list[Completion]:
     first = batch[0]
-    T = max(len(j.prompt) for j in batch)
-    rows = _pow2(len(batch))
-    ids = np.full((rows, T), self.pad_id, np.int32)
-    mask = np.zeros((rows, T), np.int32)
-    for r in range(rows):
-      prompt = batch[r if r < len(batch) else 0].prompt
-      ids[r, T - len(prompt):], mask[r, T - len(prompt):] = prompt, 1
+    ids, mask = left_pad([j.prompt for j in batch], self.pad_id)
+    T = ids.shape[1]
     new = max(j.max_tokens for j in batch)
     out = generate(self.model, ids, new, temperature=first.temperature, lora=first.lora,
                    seed=first.seed % (1 << 32), attention_mask=mask, top_p=first.top_p,
