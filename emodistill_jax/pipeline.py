@@ -68,15 +68,20 @@ class Pipeline:
     return {"transitions": r["transitions"], "top_emotions": r["top_emotions"],
             **({"sandbox_spearman": r["sandbox_spearman"]} if "sandbox_spearman" in r else {})}
 
-  def distill(self, name: str, folder: str) -> dict:
-    from emodistill_jax.distill.stage import run_distill
+  def stage_config(self, name: str):
+    """The `name` stage config wired to this pipeline's outputs: its sweep, its student (or
+    config.model_path) and, for JPO / A-LoL against an SFT reference, the matching SFT adapter."""
     dc = self.c[name]
     dc.data.sweep = self.path("sweep")
     if name != "student":
       dc.model.path = self.c.model_path or self.path("student", "student")
       if dc.stage != "sft" and dc.reference == "sft":
         dc.reference_adapter = self.path("sft_free" if dc.emotion_free else "sft", "adapter")
-    r = run_distill(dc, folder)
+    return dc
+
+  def distill(self, name: str, folder: str) -> dict:
+    from emodistill_jax.distill.stage import run_distill
+    r = run_distill(self.stage_config(name), folder)
     if name == "student":
       return {"student": r["student"], **{k: r["summary"][k] for k in ("params", "loss_first", "loss_last_quarter",
                                                                           "samples_with_offer")}}

@@ -129,3 +129,26 @@ def test_paper_presets_name_the_missing_paths(tmp_path, student_run):
   jpo.model.path = os.path.join(student_run[0], "student")
   with pytest.raises(ValueError, match="--config.reference_adapter=.*--config.reference=base"):
     run_distill(jpo, str(tmp_path))
+
+
+def test_student_target_logprobs_equal_the_full_logits_at_the_loss_positions():
+  import jax
+  from emodistill_jax.distill.losses import token_logprobs
+  from emodistill_jax.distill.student import default_settings, model_config, target_logprobs, target_positions
+  from emodistill_jax.lm import init_model
+  s = default_settings()
+  s.hidden_size, s.num_layers, s.intermediate_size = 32, 2, 64
+  model = init_model(model_config(s, 300), jax.random.key(0), "float32")
+  rng = np.random.default_rng(0)
+  ids = rng.integers(3, 300, (3, 20)).astype(np.int32)
+  valid = np.ones_like(ids, bool)
+  valid[2, :5] = False  # a left-padded row
+  mask = np.zeros_like(ids)
+  mask[0, 12:17], mask[1, 3:20], mask[2, 18:20] = 1, 1, 1  # 5, 17 and 2 targets
+  pos, target_valid = target_positions(mask)
+  assert pos.shape == (3, 24) and target_valid.sum(1).tolist() == [5, 17, 2]
+  got = target_logprobs(model, model.params, {"input_ids": ids, "valid": valid, "positions": pos})
+  full = np.asarray(token_logprobs(model.forward(model.params, ids, valid), ids))
+  for b in range(3):
+    n = int(target_valid[b].sum())
+    np.testing.assert_allclose(np.asarray(got)[b, :n], full[b][mask[b] > 0], rtol=1e-5, atol=1e-5)

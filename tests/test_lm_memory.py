@@ -1,5 +1,5 @@
 """The memory plan on a tiny Qwen2 (exact argument bytes, remat, FSDP), the step's numerics under the
-plan's compile modes, and the benchmark launcher's smoke preset end to end.
+plan's compile modes, and the benchmark launcher's smoke preset end to end (memory, speed, distill).
 
 The plan needs 4 devices: tests/conftest.py sets XLA_FLAGS=--xla_force_host_platform_device_count=4."""
 
@@ -127,4 +127,22 @@ def test_benchmark_smoke_launcher(tmp_path):
   # same random model on both sides: the same loss up to dropout noise, the same greedy tokens
   assert abs(speed["train"]["loss"]["ours"] - speed["train"]["loss"]["torch"]) < 0.05
   assert speed["generate"]["greedy_tokens_equal"] == 1.0
-  assert "| setup" in proc.stdout and "| benchmark" in proc.stdout
+  with open(tmp_path / "distill.json") as f:
+    distill = json.load(f)
+  cases, config = distill["cases"], distill["config"]
+  assert set(cases) == {"student_full", "student_lora", "qwen05b_lora_bfloat16"}
+  for name, case in cases.items():
+    for key in ("step", "dtype", "remat", "batch", "seq_len", "tokens_per_s", "step_seconds", "compile_seconds",
+                "all_seconds", "peak_rss_gb", "params", "loss_first", "loss_last"):
+      assert key in case, (name, key)
+    assert case["tokens_per_s"] > 0 and case["step_seconds"] > 0 and case["compile_seconds"] >= 0
+    assert len(case["all_seconds"]) == config["warmup_steps"] + config["steps"] and case["peak_rss_gb"] > 0
+    # a random model: the loss is about log(vocabulary), so the step ran the real loss
+    vocab = config["qwen"]["hf"]["vocab_size"] if name.startswith("qwen") else config["student"]["vocab_size"]
+    assert abs(case["loss_first"] - np.log(vocab)) < 0.5, (name, case["loss_first"])
+  assert cases["student_full"]["step"] == "distill.student.pretrain"
+  assert cases["student_lora"]["step"] == cases["qwen05b_lora_bfloat16"]["step"] == "distill.trainer"
+  assert cases["qwen05b_lora_bfloat16"]["lora_targets"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+  assert distill["memory_7b"]["quoted"] is True and len(distill["memory_7b"]["per_device_gb"]) == 4
+  assert len(distill["environment"]["loadavg_start"]) == 3
+  assert "| setup" in proc.stdout and "| benchmark" in proc.stdout and "| case" in proc.stdout

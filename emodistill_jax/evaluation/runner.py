@@ -109,7 +109,10 @@ def _counterparty(comp: Components):
     if c.get("adapter"):
       from emodistill_jax.lm import load_peft_adapter
       lora = load_peft_adapter(c.adapter, model)
-    return StudentCounterparty(Batcher(model, tok, lora, comp.max_new_tokens), name=os.path.basename(c.path)), {}
+    # prompts cut to the model's training length, as for the focal student (c.max_length, else the focal's)
+    max_length = c.get("max_length") or comp.max_length
+    return StudentCounterparty(Batcher(model, tok, lora, comp.max_new_tokens, max_length=max_length),
+                               name=os.path.basename(c.path)), {}
   raise ValueError(f"counterparty kind {kind!r}; expected sandbox, api or student")
 
 

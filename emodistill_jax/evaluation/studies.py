@@ -1,16 +1,29 @@
 """Studies built from evaluation runs: the per-emotion prompting study (the paper's Figure 1), the
-cross-domain transfer matrix, and focal x counterparty tournaments."""
+cross-domain transfer matrix, focal x counterparty tournaments and the JPO kappa sweep.
+
+Every study is a set of `run_method` calls in its own folders, so it is paired (all cells see the same
+scenarios and iteration seeds) and resumable (a re-run reads the finished episodes back instead of
+negotiating again). `run_study` is the `launchers.study` entry point: it runs one study after a finished
+pipeline workdir (`emodistill_jax.pipeline`), reusing its sweep, selector, student and adapters.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from emodistill_jax.emotions import EMOTIONS
-from emodistill_jax.evaluation.methods import Method, fixed
+from emodistill_jax.evaluation.methods import Method, by_name, fixed, slug
 from emodistill_jax.evaluation.runner import Components, episode_metrics, run_method
-from emodistill_jax.evaluation.stats import per_scenario_means
+from emodistill_jax.evaluation.stats import kappa_sweep_table, per_scenario_means
+
+KAPPAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+KAPPA_MARKER = "kappa.json"
 
 
 def emotion_prompting_study(comp: Components, workdir: str, emotions: Sequence[str] = EMOTIONS,
@@ -42,11 +55,316 @@ def transfer_matrix(domains: Sequence[str], make_components, method: Method, wor
 def tournament(focals: dict[str, tuple[Method, Components]], counterparties: dict[str, object], workdir: str,
                progress: bool = False) -> dict[str, dict[str, dict]]:
   """Every focal policy against every counterparty backend config (sandbox, api, or a trained student
-  playing the counterparty role): {focal: {counterparty: metrics}}."""
+  playing the counterparty role): {focal: {counterparty: metrics}}. Cell folders are the slugs of the
+  two names, so any name makes a plain folder."""
   out: dict[str, dict[str, dict]] = {}
   for fname, (method, comp) in focals.items():
     for cname, cp in counterparties.items():
-      c = dataclasses.replace(comp, counterparty=cp)
-      eps = run_method(method, c, os.path.join(workdir, "tournament", f"{fname}_vs_{cname}"), progress)
+      c = with_loaded(comp, counterparty=cp)
+      eps = run_method(method, c, os.path.join(workdir, "tournament", f"{slug(fname)}_vs_{slug(cname)}"), progress)
+      share_loaded(c, comp)  # what this cell loaded, the next cells of the same focal Components reuse
       out.setdefault(fname, {})[cname] = episode_metrics(eps)
   return out
+
+
+LOADED = ("selector", "student", "_loaded_adapters")  # Components' lazily loaded pieces
+
+
+def share_loaded(src: Components, dst: Components) -> None:
+  """Hands what `src` has loaded (selector, student, adapters) to `dst`, which has the same paths."""
+  for name in LOADED:
+    if name in src.__dict__ and name not in dst.__dict__:
+      dst.__dict__[name] = src.__dict__[name]
+
+
+def with_loaded(comp: Components, **changes) -> Components:
+  """`dataclasses.replace` that keeps what comp has loaded: the copy would otherwise load the student
+  again (minutes for a 7B model) in every study cell. Only for changes that leave the paths alone."""
+  if changes.keys() & {"selector_path", "student_path", "adapters"}:
+    raise ValueError("with_loaded keeps the loaded selector, student and adapters; it cannot change their paths")
+  out = dataclasses.replace(comp, **changes)
+  share_loaded(comp, out)
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The kappa sweep (asymmetric JPO advantage, DESIGN.md section 11)
+
+
+def kappa_folder(kappa: float) -> str:
+  """kappa_0, kappa_0.25, ..., kappa_1: one folder per value, stable under float formatting."""
+  return f"kappa_{float(kappa):g}"
+
+
+def _settings(config) -> dict:
+  """The parts of a JPO config that decide the adapter (paths aside), as plain JSON."""
+  return json.loads(json.dumps({k: config[k].to_dict() for k in ("train", "lora")}, default=str))
+
+
+def train_kappa_adapter(jpo_config, kappa: float, folder: str) -> str:
+  """Trains (or resumes) the JPO stage with config.train.kappa = kappa in `folder`; returns its adapter.
+
+  A finished run leaves `kappa.json` and is reused as is (no model load), so a re-run of the sweep only
+  evaluates; a marker made with other training settings is an error rather than a silent reuse."""
+  from emodistill_jax.distill.stage import run_distill
+  from emodistill_jax.distill.trainer import ADAPTER
+  from emodistill_jax.sweep.storage import write_json_atomic
+  config = copy.deepcopy(jpo_config)
+  config.train.kappa = float(kappa)
+  adapter = os.path.join(folder, ADAPTER)
+  marker = os.path.join(folder, KAPPA_MARKER)
+  if os.path.exists(marker):
+    with open(marker, encoding="utf-8") as f:
+      done = json.load(f)
+    if done["settings"] != _settings(config):
+      raise ValueError(f"{marker}: made with other JPO settings ({done['settings']}); use a new workdir")
+    if os.path.exists(os.path.join(adapter, "adapter_config.json")):
+      return adapter
+  report = run_distill(config, folder)
+  if not report["finished"]:
+    raise RuntimeError(f"{folder}: JPO stopped at step {report['steps']} of {report['total_steps']}")
+  write_json_atomic({"kappa": float(kappa), "settings": _settings(config), "steps": report["steps"],
+                     "reference": report["reference"], "final": report["final"]}, marker)
+  return adapter
+
+
+def kappa_sweep(jpo_config, comp: Components, workdir: str, kappas: Sequence[float] = KAPPAS,
+                method: Method | str = "IQL+SFT+JPO", progress: bool = False) -> dict[float, dict]:
+  """For each kappa: a JPO adapter trained from `jpo_config` (a `jpo` stage config whose data.sweep,
+  model.path and reference_adapter are set; see `Pipeline.stage_config`) into <workdir>/kappa_<k>/, then
+  `method` evaluated with it on comp's scenarios in <workdir>/kappa_<k>/evaluate/. Returns {kappa: metrics
+  (+ "adapter")}.
+
+  Every kappa is evaluated under the method's own name, so all of them get the same contexts (paired
+  comparisons), and through one Components, so the student is loaded once for the whole sweep."""
+  method = by_name([method])[0] if isinstance(method, str) else method
+  if method.generator != "student" or not method.adapter:
+    raise ValueError(f"method {method.name!r} uses no trained adapter; the kappa sweep needs a student method "
+                     "with a JPO adapter (e.g. IQL+SFT+JPO)")
+  if jpo_config.stage != "jpo":
+    raise ValueError(f"jpo_config.stage={jpo_config.stage!r}; kappa only exists in the jpo stage")
+  unset = [k for k, v in (("data.sweep", jpo_config.data.sweep), ("model.path", jpo_config.model.path),
+                          ("reference_adapter", jpo_config.reference == "base" or jpo_config.reference_adapter))
+           if not v]
+  if unset:  # else every kappa folder would build its own sweep, student and SFT reference
+    raise ValueError(f"jpo_config.{', '.join(unset)} not set: every kappa must share one sweep, student and "
+                     "reference (see Pipeline.stage_config)")
+  base, comp = comp, dataclasses.replace(comp, adapters=dict(comp.adapters))  # one more adapter per kappa
+  share_loaded(base, comp)
+  out: dict[float, dict] = {}
+  for k in kappas:
+    folder = os.path.join(workdir, kappa_folder(k))
+    adapter = train_kappa_adapter(jpo_config, k, folder)
+    name = f"{method.adapter}@kappa={float(k):g}"  # its own slot in the adapter cache
+    comp.adapters[name] = adapter
+    episodes = run_method(dataclasses.replace(method, adapter=name), comp, os.path.join(folder, "evaluate"),
+                          progress)
+    out[float(k)] = {**episode_metrics(episodes), "adapter": adapter}
+  return out
+
+
+def kappa_markdown(results: Mapping[float | str, Mapping[str, Any]]) -> str:
+  """`stats.kappa_sweep_table` as Markdown: Success (Wilson CI), Outcomes, Utility (bootstrap CI), Rounds;
+  the best Utility in bold."""
+  def num(x: Any, spec: str) -> str:
+    return "--" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+  lines = ["| kappa | Success | Outcomes | Utility | Utility 95% CI | Rounds | n |",
+           "|---:|---:|---:|---:|---:|---:|---:|"]
+  for r in kappa_sweep_table(results):
+    utility = num(r.get("utility"), ".3f")
+    utility = f"**{utility}**" if r["best"] else utility
+    success = num(r.get("success") if r.get("success") is None else 100 * r["success"], ".1f")
+    if success != "--":
+      success += f"% [{num(r.get('success_ci_low'), '.2f')}, {num(r.get('success_ci_high'), '.2f')}]"
+    lines.append(f"| {r['kappa']:g} | {success} | {num(r.get('outcomes'), '.3f')} | {utility} ± "
+                 f"{num(r.get('utility_std'), '.3f')} | [{num(r.get('utility_ci_low'), '.3f')}, "
+                 f"{num(r.get('utility_ci_high'), '.3f')}] | {num(r.get('rounds'), '.1f')} | "
+                 f"{r.get('episodes', '--')} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot_kappa_sweep(results: Mapping[float | str, Mapping[str, Any]], path: str, title: str = "") -> str:
+  """Utility and Success against kappa, with their 95% intervals as error bars (from stored results)."""
+  import numpy as np
+
+  from emodistill_jax.evaluation import report  # sets the Agg backend before pyplot
+  rows = kappa_sweep_table(results)
+  x = np.array([r["kappa"] for r in rows])
+  fig, ax = report.plt.subplots(figsize=(5.5, 3.6))
+  for key, label, marker in (("utility", "Utility", "o-"), ("success", "Success", "s--")):
+    y = np.array([r.get(key) if r.get(key) is not None else np.nan for r in rows], dtype=float)
+    lo = np.array([r.get(f"{key}_ci_low") if r.get(f"{key}_ci_low") is not None else np.nan for r in rows], float)
+    hi = np.array([r.get(f"{key}_ci_high") if r.get(f"{key}_ci_high") is not None else np.nan for r in rows], float)
+    err = np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)])
+    ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=label)
+  ax.set_xlabel("kappa (weight of negative advantages)")
+  ax.set_ylabel("fraction")
+  ax.set_xticks(x)
+  ax.legend(loc="best")
+  ax.set_title(title or "JPO kappa sweep (95% CI)")
+  return report._save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# After a pipeline run (launchers.study)
+
+
+def _pipeline(config, domain: str | None = None, echo: Callable[[str], None] = print):
+  """The finished pipeline of `domain` (default config.domain), with every stage config on that domain."""
+  from ml_collections import config_dict
+
+  from emodistill_jax.pipeline import Pipeline
+  domain = domain or config.domain
+  c = copy.deepcopy(config.pipeline)
+  c.domain = domain
+  for value in c.values():
+    if isinstance(value, config_dict.ConfigDict) and "domain" in value:
+      value.domain = domain
+  workdir = (config.pipeline_workdir or "runs/pipeline_{domain}").format(domain=domain)
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"no pipeline workdir {workdir!r}; run python -m launchers.pipeline "
+                            f"--config=configs/pipeline.py:{c.preset} --config.domain={domain} --workdir={workdir} "
+                            "first, or pass --config.pipeline_workdir=...")
+  return Pipeline(c, workdir, echo=echo)
+
+
+def _require(pipeline, stages: Sequence[str]) -> None:
+  from emodistill_jax.pipeline import STAGE_FILE
+  missing = [s for s in dict.fromkeys(stages) if not os.path.exists(pipeline.path(s, STAGE_FILE))]
+  if missing:
+    raise FileNotFoundError(
+        f"{pipeline.workdir}: pipeline stage(s) {', '.join(missing)} not finished (no {STAGE_FILE}); run python -m "
+        f"launchers.pipeline --config=configs/pipeline.py:{pipeline.c.preset} --config.domain={pipeline.c.domain} "
+        f"--workdir={pipeline.workdir} first (with the stages on)")
+
+
+def _needs(pipeline, method: Method, own_adapter: bool = True) -> list[str]:
+  """The pipeline stages a method reads."""
+  from emodistill_jax.pipeline import ADAPTER_STAGES
+  stages = ["iql"] if method.selector == "iql" else []
+  if method.generator == "student" and not pipeline.c.model_path:
+    stages.append("student")
+  if method.adapter and own_adapter:
+    stages.append(ADAPTER_STAGES[method.adapter])
+  return stages
+
+
+def _components(config, pipeline, domain: str | None = None) -> Components:
+  """The pipeline's evaluation Components (its held-out split, selector, student and adapters), on the
+  held-out split of `domain` when given (transfer), cut to config.max_scenarios / iterations / max_messages."""
+  comp = pipeline.components()
+  if domain and domain != comp.domain:
+    from emodistill_jax.domains import load_scenarios
+    test = [s for s in load_scenarios(domain, pipeline.c.scenarios_path) if s.split == "test"]
+    comp = dataclasses.replace(comp, domain=domain, scenarios=test)
+  if config.max_scenarios:
+    comp.scenarios = comp.scenarios[:config.max_scenarios]
+  if config.iterations:
+    comp.iterations = config.iterations
+  if config.max_messages:
+    comp.max_messages = config.max_messages
+  return comp
+
+
+def _write(obj: Any, path: str) -> str:
+  from emodistill_jax.evaluation import report
+  report._write_json(report._jsonable(obj), path)
+  return path
+
+
+def _run_kappa(config, workdir: str, echo) -> dict[str, str]:
+  from emodistill_jax.pipeline import ADAPTER_STAGES
+  pipeline = _pipeline(config, echo=echo)
+  method = by_name([config.method])[0]
+  if not method.adapter:
+    raise ValueError(f"config.method={config.method!r} uses no adapter; the kappa sweep needs a JPO method")
+  jpo = copy.deepcopy(pipeline.stage_config(ADAPTER_STAGES[method.adapter]))
+  stages = ["sweep", *_needs(pipeline, method, own_adapter=False)]
+  if jpo.reference == "sft":
+    stages.append("sft_free" if jpo.emotion_free else "sft")
+  _require(pipeline, stages)
+  results = kappa_sweep(jpo, _components(config, pipeline), workdir, tuple(config.kappas), method, config.progress)
+  out = {"json": _write({f"{k:g}": v for k, v in results.items()}, os.path.join(workdir, "kappa_sweep.json")),
+         "markdown": os.path.join(workdir, "kappa_sweep.md"), "plot": os.path.join(workdir, "kappa_sweep.png")}
+  with open(out["markdown"], "w", encoding="utf-8") as f:
+    f.write(f"# JPO kappa sweep: {method.name}, {pipeline.c.domain}\n\n{kappa_markdown(results)}")
+  plot_kappa_sweep(results, out["plot"], f"{method.name} ({pipeline.c.domain}): kappa sweep")
+  echo(kappa_markdown(results))
+  return out
+
+
+def _matrix_outputs(matrices: Mapping[str, Mapping[str, Mapping[str, dict]]], workdir: str, name: str,
+                    corner: str, xlabel: str, ylabel: str) -> dict[str, str]:
+  """<name>.json ({key: {row: {column: metrics}}}), <name>.md (Utility and Success matrices) and one
+  Utility heatmap per key."""
+  from emodistill_jax.evaluation import report
+  out = {"json": _write(matrices, os.path.join(workdir, f"{name}.json")),
+         "markdown": os.path.join(workdir, f"{name}.md")}
+  parts = [f"# {name.capitalize()}\n"]
+  for key, matrix in matrices.items():
+    for metric in ("utility", "success"):
+      values = {r: {c: m.get(metric) for c, m in by_col.items()} for r, by_col in matrix.items()}
+      parts += [f"## {key}: {metric}\n", report.matrix_table(values, corner=corner)]
+    utility = {r: {c: m.get("utility") for c, m in by_col.items()} for r, by_col in matrix.items()}
+    out[f"plot:{key}"] = report.plot_heatmap(utility, os.path.join(workdir, f"{name}_{slug(key)}.png"),
+                                             title=f"{key}: utility", xlabel=xlabel, ylabel=ylabel)
+  with open(out["markdown"], "w", encoding="utf-8") as f:
+    f.write("\n".join(parts))
+  return out
+
+
+def _run_transfer(config, workdir: str, echo) -> dict[str, str]:
+  methods = by_name(config.methods)
+  pipelines = {d: _pipeline(config, d, echo) for d in config.domains}
+  for p in pipelines.values():
+    _require(p, [s for m in methods for s in _needs(p, m)])
+
+  made: dict[str, list[Components]] = {}  # per trained-on domain, so its selector and student load once
+
+  def make_components(src: str, dst: str) -> Components:
+    comp = _components(config, pipelines[src], dst)
+    for before in made.setdefault(src, []):
+      share_loaded(before, comp)
+    made[src].append(comp)
+    return comp
+
+  matrices = {m.name: transfer_matrix(config.domains, make_components, m, workdir, config.progress) for m in methods}
+  return _matrix_outputs(matrices, workdir, "transfer", "trained on \\ evaluated on", "evaluated on", "trained on")
+
+
+def counterparty_configs(config, pipeline) -> dict[str, Any]:
+  """config.counterparties with a student counterparty's unset path filled with the pipeline's student."""
+  out = {}
+  for name, cp in config.counterparties.items():
+    cp = copy.deepcopy(cp)
+    if cp.kind == "student" and not cp.get("path"):
+      cp.path = pipeline.c.model_path or pipeline.path("student", "student")
+    out[name] = cp
+  return out
+
+
+def _run_tournament(config, workdir: str, echo) -> dict[str, str]:
+  pipeline = _pipeline(config, echo=echo)
+  methods = by_name(config.methods)
+  counterparties = counterparty_configs(config, pipeline)
+  stages = [s for m in methods for s in _needs(pipeline, m)]
+  if any(cp.kind == "student" for cp in counterparties.values()) and not pipeline.c.model_path:
+    stages.append("student")
+  _require(pipeline, stages)
+  comp = _components(config, pipeline)
+  matrix = tournament({m.name: (m, comp) for m in methods}, counterparties, workdir, config.progress)
+  return _matrix_outputs({pipeline.c.domain: matrix}, workdir, "tournament", "focal \\ counterparty",
+                         "counterparty", "focal")
+
+
+STUDIES = {"kappa": _run_kappa, "transfer": _run_transfer, "tournament": _run_tournament}
+
+
+def run_study(config, workdir: str, echo: Callable[[str], None] = print) -> dict[str, str]:
+  """Runs config.study ("kappa" | "transfer" | "tournament") after a finished pipeline (configs/study.py);
+  returns the paths it wrote by kind."""
+  if config.study not in STUDIES:
+    raise ValueError(f"config.study={config.study!r}; expected one of {', '.join(STUDIES)}")
+  os.makedirs(workdir, exist_ok=True)
+  return STUDIES[config.study](config, workdir, echo)
