@@ -169,6 +169,22 @@ def test_left_truncation_keeps_the_response_and_is_counted(examples, tokenizer, 
   assert 0 < few.stats["dropped_too_long"] < len(examples) and len(few) + few.stats["dropped_too_long"] == len(examples)
 
 
+def test_tokenization_is_cached_per_tokenizer_content(examples, tokenizer, full, monkeypatch, tmp_path):
+  from emodistill_jax.lm import tokenizer as tokenizer_lib
+  calls = []
+  real = tokenizer_lib.build_example
+  monkeypatch.setattr(tokenizer_lib, "build_example", lambda *a, **k: calls.append(1) or real(*a, **k))
+  again = tokenize(examples, tokenizer, max_length=4096, bucket_multiple=256)  # as the `full` fixture did
+  assert calls == [] and again.stats == full.stats
+  assert all((a == b).all() for a, b in zip(again.input_ids, full.input_ids))
+  # another tokenizer (other merges), even with the same name and size, tokenizes afresh
+  other = build_bpe_tokenizer([m["content"] for x in examples[::2] for m in x.messages], vocab_size=800,
+                              folder=tmp_path)
+  other.name_or_path = tokenizer.name_or_path
+  tokenize(examples[:3], other, max_length=4096)
+  assert len(calls) == 3
+
+
 def test_bucket_lengths():
   assert [bucket_length(n, 300, 64) for n in (1, 64, 65, 200, 257, 300)] == [64, 64, 128, 256, 300, 300]
   assert [bucket_length(n, 1000, None) for n in (1, 8, 9, 100, 513, 1000)] == [8, 8, 16, 128, 1000, 1000]

@@ -14,7 +14,7 @@ import transformers
 from emodistill_jax.lm.language_model import LanguageModel, load_pretrained
 from emodistill_jax.lm.lora import init_lora
 from emodistill_jax.lm import sampler
-from emodistill_jax.lm.sampler import TRACE_COUNTS, bucket_length, generate
+from emodistill_jax.lm.sampler import TRACE_COUNTS, bucket_length, capped_buckets, generate
 
 PAD = 0
 NEW = 32
@@ -75,6 +75,8 @@ def _full_logits(model, seq, mask, lora=None):
 
 def test_bucket_length():
   assert [bucket_length(n) for n in (0, 1, 16, 17, 100, 512, 513, 1100)] == [16, 16, 16, 32, 128, 512, 1024, 1536]
+  # a student trained at 384 tokens making 64 new ones: prompts are cut to 320, new tokens stay at 64
+  assert [capped_buckets(320)(n) for n in (10, 64, 200, 300, 320, 321, 700)] == [16, 64, 256, 320, 320, 512, 1024]
 
 
 def test_greedy_matches_transformers_generate(tiny):

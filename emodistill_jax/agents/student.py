@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 
 from emodistill_jax.agents.base import EpisodeContext, transcript
-from emodistill_jax.lm.sampler import generate, left_pad
+from emodistill_jax.lm.sampler import bucket_length, capped_buckets, generate, left_pad
 from emodistill_jax.lm.tokenizer import encode_chat, end_of_turn_ids
 from emodistill_jax.negotiation.records import Message
 from emodistill_jax.prompts import counterparty_messages, focal_messages
@@ -39,6 +39,8 @@ class Batcher:
     self.model, self.tokenizer, self.lora = model, tokenizer, lora
     self.max_length = max_length
     self.max_new_tokens, self.temperature, self.max_batch = max_new_tokens, temperature, max_batch
+    # prompts are cut to max_length - max_new_tokens, so no bucket needs to be longer
+    self.bucket = capped_buckets(max_length - max_new_tokens) if max_length else bucket_length
     self.stops = end_of_turn_ids(tokenizer)
     self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stops[0]
     self.pending: list[_Request] = []
@@ -77,7 +79,8 @@ class Batcher:
     T = ids.shape[1]
     seed = zlib.crc32(ids.tobytes()) if self.temperature > 0 else 0
     out = generate(self.model, ids, self.max_new_tokens, temperature=self.temperature, lora=self.lora,
-                   seed=seed, attention_mask=mask, stop_tokens=self.stops, pad_token_id=self.pad)
+                   seed=seed, attention_mask=mask, stop_tokens=self.stops, pad_token_id=self.pad,
+                   bucket=self.bucket)
     self.calls += 1
     texts = []
     for row in out[:len(prompts), T:]:

@@ -48,6 +48,13 @@ def bucket_length(n: int) -> int:
   return max(16, 1 << max(n - 1, 0).bit_length())
 
 
+def capped_buckets(limit: int) -> Callable[[int], int]:
+  """`bucket_length` with lengths up to `limit` padded to at most `limit`: for prompts cut to a known budget
+  (a model trained at max_length, prompts of max_length - max_new_tokens), which `bucket_length` would pad
+  to the next power of two (320 -> 512: 60% more prefill work and a longer cache)."""
+  return lambda n: min(bucket_length(n), limit) if n <= limit else bucket_length(n)
+
+
 def _project(module: Transformer, params: dict, hidden: Array) -> Array:
   """Final hidden states [B, E] -> fp32 logits [B, V] (the head of `model.Transformer`)."""
   head = params["embed_tokens"].T if module.config.tie_word_embeddings else params["lm_head"]
