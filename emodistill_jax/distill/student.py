@@ -21,7 +21,7 @@ and the emotion's phrasing must be taken from the prompt). The student thus imit
 improve on.
 
 Pretraining is a separate small loop (not `trainer.train`): all parameters trainable, AdamW (0.9, 0.95) with the
-trainer's warmup + cosine schedule and global-norm clipping, one device. It runs 1-3 minutes for the sandbox preset,
+trainer's warmup + cosine schedule and global-norm clipping, one device. It runs 3-4 minutes for the sandbox preset,
 so it is not checkpointed: the folder is written to a temporary name and renamed when complete, and an existing
 complete folder is reused as is (a re-run with the same workdir resumes by skipping it).
 """
@@ -67,7 +67,7 @@ def default_settings() -> config_dict.ConfigDict:
   c.rope_theta = 10000.0
   c.max_length = 384  # prompt cut from the left beyond this (the response never)
   c.loss = "response"  # response | all
-  c.steps = 200
+  c.steps = 500
   c.batch_size = 8
   c.lr = 6e-3
   c.warmup_frac = 0.03
