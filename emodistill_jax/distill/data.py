@@ -238,8 +238,8 @@ def _pad_id(tokenizer) -> int:
   return 0
 
 
-# (tokenizer fingerprint, max_length, messages, response) -> lm.Example, or None when the response alone is
-# too long. The pipeline's stages tokenize the same turns again and again (student, SFT, three JPO
+# (tokenizer fingerprint, max_length, messages, response) -> (input_ids, loss_mask, truncated) as compact arrays
+# (Python int lists would take ~10x the memory), or None when the response alone is too long. The pipeline's stages tokenize the same turns again and again (student, SFT, three JPO
 # runs, A-LoL: ~20 s per 11k turns on 2 cores each time); within one process each turn is tokenized once.
 _EXAMPLE_CACHE: dict[tuple, Any] = {}
 
@@ -256,7 +256,11 @@ def _example(tokenizer, fingerprint: str, x: TurnExample, max_length: int):
   key = (fingerprint, max_length, tuple((m["role"], m["content"]) for m in x.messages), x.response)
   if key not in _EXAMPLE_CACHE:
     try:
-      _EXAMPLE_CACHE[key] = build_example(tokenizer, x.messages, x.response, max_length)
+      ex = build_example(tokenizer, x.messages, x.response, max_length)
+      arrays = np.asarray(ex.input_ids, np.int32), np.asarray(ex.loss_mask, np.int32)
+      for a in arrays:
+        a.setflags(write=False)  # shared by every TokenizedSet made from this turn
+      _EXAMPLE_CACHE[key] = (*arrays, ex.truncated)
     except TokenizerError as err:
       if "leaves no prompt token" not in str(err):
         raise
@@ -274,11 +278,11 @@ def tokenize(examples: Sequence[TurnExample], tokenizer, max_length: int,
     if ex is None:
       too_long += 1
       continue
-    ids.append(np.asarray(ex.input_ids, np.int32))
-    masks.append(np.asarray(ex.loss_mask, np.int32))
+    ids.append(ex[0])
+    masks.append(ex[1])
     adv.append(x.A_t)
     eids.append(x.example_id)
-    truncated.append(ex.truncated)
+    truncated.append(ex[2])
   lengths = np.array([len(i) for i in ids], np.int32)
   buckets = np.array([bucket_length(int(n), max_length, bucket_multiple) for n in lengths], np.int32)
   stats = {"examples": len(ids), "truncated": int(sum(truncated)), "dropped_too_long": too_long,
