@@ -14,10 +14,10 @@ import jax
 import numpy as np
 
 from emodistill_jax.emotions import NUM_EMOTIONS
-from emodistill_jax.iql.grid import PAPER_GRID, _grid_chunk, grid_members
+from emodistill_jax.iql.grid import PAPER_GRID, grid_chunk, grid_members
 from emodistill_jax.iql.learner import Hyper, StaticConfig, default_config, init_state, train_chunk_jit
 from emodistill_jax.iql.state import STATE_DIM
-from emodistill_jax.iql.train import _device_data
+from emodistill_jax.iql.train import device_data
 
 
 def update_flops(hidden: int, head: int, batch: int, twin: bool = False) -> float:
@@ -32,7 +32,7 @@ def update_flops(hidden: int, head: int, batch: int, twin: bool = False) -> floa
 def _data(n: int, seed: int = 0) -> dict:
   rng = np.random.default_rng(seed)
   s = rng.normal(size=(n, STATE_DIM)).astype(np.float32)
-  return _device_data(dict(states=s, actions=rng.integers(0, NUM_EMOTIONS, n).astype(np.int32),
+  return device_data(dict(states=s, actions=rng.integers(0, NUM_EMOTIONS, n).astype(np.int32),
                            rewards=rng.normal(size=n).astype(np.float32), next_states=s[::-1].copy(),
                            dones=(rng.random(n) < 0.2).astype(np.float32)))
 
@@ -80,7 +80,7 @@ def iql_benchmark(transitions: int = 65_536, updates: int = 1000, repeats: int =
   grid_updates = max(100, updates // 5)
 
   def grid_step():
-    box["grid"], info = _grid_chunk(static, box["grid"], data, hps, grid_updates)
+    box["grid"], info = grid_chunk(static, box["grid"], data, hps, grid_updates)
     return info
 
   grid_first, grid_steady = _time(grid_step, repeats)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from emodistill_jax.iql.learner import Hyper, StaticConfig, modules_of, q_taken, init_state, td_target, train_chunk
 from emodistill_jax.iql.selector import Selector
-from emodistill_jax.iql.train import _device_data, stability_summary
+from emodistill_jax.iql.train import device_data, stability_summary
 
 PAPER_GRID = {"expectile": (0.7, 0.8, 0.9), "beta": (1.0, 3.0, 10.0), "gamma": (0.95, 0.99)}
 
@@ -33,14 +33,15 @@ def grid_members(grid: Mapping[str, Sequence[float]], seeds: Sequence[int]) -> l
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4), donate_argnums=(1,))
-def _grid_chunk(static, states, data, hps, num_updates):
+def grid_chunk(static, states, data, hps, num_updates):
+  """`num_updates` IQL updates of every grid member at once (vmapped over states and hyper-parameters)."""
   return jax.vmap(lambda s, h: train_chunk(static, s, data, h, num_updates))(states, hps)
 
 
 def train_grid(transitions, config, members: Sequence[dict], progress: bool = False):
   """Returns (selectors, per-member metric rows, final stacked train states); members as from
   `grid_members`."""
-  data = _device_data(transitions)
+  data = device_data(transitions)
   static = StaticConfig(config)
   keys = jnp.stack([jax.random.PRNGKey(m["seed"]) for m in members])
   states = jax.vmap(lambda k: init_state(config, k))(keys)
@@ -58,7 +59,7 @@ def train_grid(transitions, config, members: Sequence[dict], progress: bool = Fa
   while done < steps:
     n = min(k, steps - done)
     t0 = time.perf_counter()
-    states, info = _grid_chunk(static, states, data, hps, n)
+    states, info = grid_chunk(static, states, data, hps, n)
     info = jax.device_get(info)  # also syncs: simulated CPU devices must not queue collective steps
     dt = time.perf_counter() - t0
     done += n
@@ -78,7 +79,7 @@ def train_grid(transitions, config, members: Sequence[dict], progress: bool = Fa
 def heldout_td_errors(config, states, members: Sequence[dict], heldout) -> np.ndarray:
   """Each member's mean squared TD error (Q(s, a) - r - gamma (1 - done) V(s'))^2 on held-out data."""
   critic, value, _ = modules_of(config)
-  data = _device_data(heldout)
+  data = device_data(heldout)
   gammas = jnp.asarray([m["gamma"] for m in members], jnp.float32)
 
   def one(state, gamma):

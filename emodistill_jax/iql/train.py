@@ -36,7 +36,8 @@ def stability_summary(rows: list[dict]) -> dict:
   return out
 
 
-def _device_data(transitions: Mapping[str, np.ndarray]) -> dict:
+def device_data(transitions: Mapping[str, np.ndarray]) -> dict:
+  """Validated transitions as device arrays (one transfer, shared by every update)."""
   return {k: jnp.asarray(v) for k, v in validate(transitions).items()}
 
 
@@ -45,7 +46,7 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
   """Trains one IQL configuration; with a workdir, logs metrics.jsonl, checkpoints the train state
   after every call and resumes from it (the same run continues: same data order, same result)."""
   config = default_config() if config is None else config
-  data = _device_data(transitions)
+  data = device_data(transitions)
   static = StaticConfig(config)
   hp = Hyper.of(config)
   state = init_state(config, jax.random.PRNGKey(config.seed))
@@ -81,21 +82,13 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
 
 
 def _read_metrics(workdir: str, upto_step: int) -> list[dict]:
-  """Metric rows up to the checkpointed step; later rows (written before a crash, after the last
-  checkpoint) are dropped from the file so the resumed run does not log them twice."""
+  """Metric rows up to the checkpointed step (`storage.read_records` drops a torn last line); later rows
+  (written before a crash, after the last checkpoint) are dropped from the file so the resumed run does not
+  log them twice."""
+  from emodistill_jax.sweep.storage import read_records
   path = os.path.join(workdir, METRICS)
-  if not os.path.exists(path):
-    return []
-  rows = []
-  with open(path, encoding="utf-8") as f:
-    for line in f:
-      try:
-        row = json.loads(line)
-      except ValueError:
-        break
-      if row["step"] > upto_step:
-        break
-      rows.append(row)
-  with open(path, "w", encoding="utf-8") as f:
-    f.writelines(json.dumps(r) + "\n" for r in rows)
+  rows = [r for r in read_records(path) if r["step"] <= upto_step]
+  if os.path.exists(path):
+    with open(path, "w", encoding="utf-8") as f:
+      f.writelines(json.dumps(r) + "\n" for r in rows)
   return rows
