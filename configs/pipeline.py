@@ -81,7 +81,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
     c.sft_free.emotion_free = c.jpo_free.emotion_free = True
     c.jpo_base.reference = "base"
   for name in ("sweep", "iql", "student", "sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
-    c[name].domain = c.domain  # kept in sync by launchers.pipeline when --config.domain changes
+    c[name].domain = c.domain  # the Pipeline syncs them again when --config.domain changes
     if "progress" in c[name]:
       c[name].progress = c.progress
   return c

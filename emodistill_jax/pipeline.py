@@ -11,6 +11,8 @@ import json
 import os
 import time
 
+from ml_collections import config_dict
+
 from emodistill_jax.domains import load_scenarios, write_jsonl
 from emodistill_jax.domains.scenario_summary import summarize
 from emodistill_jax.sweep.storage import write_json_atomic
@@ -24,6 +26,9 @@ ADAPTER_STAGES = {"sft": "sft", "jpo": "jpo", "jpo_base": "jpo_base", "alol": "a
 class Pipeline:
   def __init__(self, config, workdir: str, echo=print):
     self.c, self.workdir, self.echo = config, os.path.abspath(workdir), echo
+    for value in config.values():  # one config.domain (e.g. --config.domain=...) drives every stage
+      if isinstance(value, config_dict.ConfigDict) and "domain" in value:
+        value.domain = config.domain
     os.makedirs(self.workdir, exist_ok=True)
 
   def path(self, *parts: str) -> str:

@@ -14,9 +14,10 @@ from emodistill_jax.sweep.runner import load_episodes
 
 
 def _stage_rows(p) -> list[str]:
+  from emodistill_jax.pipeline import STAGE_FILE  # pipeline imports this module lazily
   rows = ["| stage | seconds |", "|---|---|"]
   for name in sorted(os.listdir(p.workdir)):
-    marker = os.path.join(p.workdir, name, "stage.json")
+    marker = os.path.join(p.workdir, name, STAGE_FILE)
     if os.path.exists(marker):
       with open(marker, encoding="utf-8") as f:
         rows.append(f"| {name} | {json.load(f).get('seconds', '')} |")

@@ -64,6 +64,24 @@ class Components:
   def _loaded_adapters(self) -> dict:
     return {}
 
+  LOADED = ("selector", "student", "_loaded_adapters")  # the lazily loaded pieces (cached properties)
+
+  def take_loaded(self, other: Components) -> None:
+    """Reuse what `other` (same selector, student and adapter paths) has loaded, so a study that makes many
+    Components does not load the student again (minutes for a 7B model) for each of them."""
+    for name in self.LOADED:
+      if name in other.__dict__ and name not in self.__dict__:
+        self.__dict__[name] = other.__dict__[name]
+
+  def replace(self, **changes) -> Components:
+    """`dataclasses.replace` that keeps what is loaded; only for changes that leave the paths alone."""
+    if changes.keys() & {"selector_path", "student_path", "adapters"}:
+      raise ValueError("Components.replace keeps the loaded selector, student and adapters; it cannot change "
+                       "their paths")
+    out = dataclasses.replace(self, **changes)
+    out.take_loaded(self)
+    return out
+
   def adapter(self, name: str):
     from emodistill_jax.lm import load_peft_adapter
     if name not in self.adapters:

@@ -60,30 +60,10 @@ def tournament(focals: dict[str, tuple[Method, Components]], counterparties: dic
   out: dict[str, dict[str, dict]] = {}
   for fname, (method, comp) in focals.items():
     for cname, cp in counterparties.items():
-      c = with_loaded(comp, counterparty=cp)
+      c = comp.replace(counterparty=cp)
       eps = run_method(method, c, os.path.join(workdir, "tournament", f"{slug(fname)}_vs_{slug(cname)}"), progress)
-      share_loaded(c, comp)  # what this cell loaded, the next cells of the same focal Components reuse
+      comp.take_loaded(c)  # what this cell loaded, the next cells of the same focal Components reuse
       out.setdefault(fname, {})[cname] = episode_metrics(eps)
-  return out
-
-
-LOADED = ("selector", "student", "_loaded_adapters")  # Components' lazily loaded pieces
-
-
-def share_loaded(src: Components, dst: Components) -> None:
-  """Hands what `src` has loaded (selector, student, adapters) to `dst`, which has the same paths."""
-  for name in LOADED:
-    if name in src.__dict__ and name not in dst.__dict__:
-      dst.__dict__[name] = src.__dict__[name]
-
-
-def with_loaded(comp: Components, **changes) -> Components:
-  """`dataclasses.replace` that keeps what comp has loaded: the copy would otherwise load the student
-  again (minutes for a 7B model) in every study cell. Only for changes that leave the paths alone."""
-  if changes.keys() & {"selector_path", "student_path", "adapters"}:
-    raise ValueError("with_loaded keeps the loaded selector, student and adapters; it cannot change their paths")
-  out = dataclasses.replace(comp, **changes)
-  share_loaded(comp, out)
   return out
 
 
@@ -150,7 +130,7 @@ def kappa_sweep(jpo_config, comp: Components, workdir: str, kappas: Sequence[flo
     raise ValueError(f"jpo_config.{', '.join(unset)} not set: every kappa must share one sweep, student and "
                      "reference (see Pipeline.stage_config)")
   base, comp = comp, dataclasses.replace(comp, adapters=dict(comp.adapters))  # one more adapter per kappa
-  share_loaded(base, comp)
+  comp.take_loaded(base)
   out: dict[float, dict] = {}
   for k in kappas:
     folder = os.path.join(workdir, kappa_folder(k))
@@ -212,15 +192,10 @@ def plot_kappa_sweep(results: Mapping[float | str, Mapping[str, Any]], path: str
 
 def _pipeline(config, domain: str | None = None, echo: Callable[[str], None] = print):
   """The finished pipeline of `domain` (default config.domain), with every stage config on that domain."""
-  from ml_collections import config_dict
-
   from emodistill_jax.pipeline import Pipeline
   domain = domain or config.domain
   c = copy.deepcopy(config.pipeline)
-  c.domain = domain
-  for value in c.values():
-    if isinstance(value, config_dict.ConfigDict) and "domain" in value:
-      value.domain = domain
+  c.domain = domain  # the Pipeline puts it into every stage's config
   workdir = (config.pipeline_workdir or "runs/pipeline_{domain}").format(domain=domain)
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"no pipeline workdir {workdir!r}; run python -m launchers.pipeline "
@@ -325,7 +300,7 @@ def _run_transfer(config, workdir: str, echo) -> dict[str, str]:
   def make_components(src: str, dst: str) -> Components:
     comp = _components(config, pipelines[src], dst)
     for before in made.setdefault(src, []):
-      share_loaded(before, comp)
+      comp.take_loaded(before)
     made[src].append(comp)
     return comp
 
