@@ -15,6 +15,8 @@ block with `NEUTRAL_STYLE_LINE`, a single neutral style instruction.
 
 from __future__ import annotations
 
+from emodistill_jax.errors import ConfigError
+
 EMOTIONS: tuple[str, ...] = (
     "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
     "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
@@ -165,7 +167,7 @@ def emotion_index(label: str) -> int:
   try:
     return _INDEX[label]
   except KeyError:
-    raise ValueError(f"unknown emotion {label!r}; expected one of the {NUM_EMOTIONS} labels in "
+    raise ConfigError(f"unknown emotion {label!r}; expected one of the {NUM_EMOTIONS} labels in "
                      "emodistill_jax.emotions.EMOTIONS") from None
 
 

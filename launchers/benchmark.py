@@ -188,7 +188,12 @@ def generate_speed(c, model, hf_model) -> dict:
 
 
 def run_speed(c, workdir: str) -> dict:
-  import torch
+  try:  # the reference this benchmark compares against; not a runtime dependency of the package
+    import peft  # noqa: F401
+    import torch
+  except ImportError as e:
+    common.fail(f"the :speed benchmark compares against PyTorch + PEFT and {e.name} is not installed; install "
+                "torch (a CPU build is enough) and peft first")
   threads = c.torch_threads or os.cpu_count()
   torch.set_num_threads(threads)
   folder = os.path.join(workdir, "speed_model")
@@ -379,8 +384,8 @@ def main(config) -> None:
   if "memory" in config.run:
     devices = max(d for d, _ in config.memory.device_setups)
     if not memory.prepare_cpu_devices(devices):
-      raise SystemExit(f"the memory plan needs {devices} devices; run with "
-                       f"XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
+      common.fail(f"the memory plan needs {devices} devices; run with "
+                  f"XLA_FLAGS=--xla_force_host_platform_device_count={devices}")
     run_memory(config.memory, workdir)
   if "speed" in config.run:
     run_speed(config.speed, workdir)

@@ -6,7 +6,7 @@ from launchers import common
 
 def main(config) -> None:
   if not config.sweep:
-    raise SystemExit("set --config.sweep to the sweep's workdir")
+    common.fail("set --config.sweep to the sweep's workdir (the folder launchers.sweep wrote)")
   workdir = common.workdir(config.sweep)
   m = run_judge(config, workdir)
   print(common.format_table(["turns", "episodes", "mean score", "parse failures", "judge"],

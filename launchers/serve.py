@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
-
 from emodistill_jax import serving
 from emodistill_jax.serving.tiny import make_tiny_chat_model
 from launchers import common
@@ -19,7 +17,7 @@ def main(config) -> None:
   overrides = {k: v for k, v in config.items() if k not in ("workdir", "tiny_model")}
   if overrides["model"] is None:
     if not config.tiny_model:
-      raise app.UsageError("set --config.model=FOLDER (an HF Qwen2 folder), or use the smoke preset")
+      common.fail("set --config.model=FOLDER (an HF Qwen2 folder), or use the smoke preset")
     overrides["model"] = make_tiny_chat_model(os.path.join(workdir, "tiny_model"))
     overrides["dtype"] = "float32"
 

@@ -26,7 +26,7 @@ def main(config) -> None:
   else:
     # expression stages (emodistill_jax.distill.stage): student, sft, jpo, alol
     if config.stage not in ("student", "sft", "jpo", "alol"):
-      raise SystemExit(f"config.stage={config.stage!r} is not a stage this version trains")
+      common.fail(f"config.stage={config.stage!r} is not a stage this version trains; expected iql, iql_grid, student, sft, jpo or alol")
     from emodistill_jax.distill.stage import run_distill, summary_rows
     report = run_distill(config, workdir)
     print(common.format_table([config.stage, config.domain], summary_rows(report)))

@@ -66,3 +66,44 @@ def test_iql_grid_launcher_smoke(tmp_path):
   best = min(report["members"], key=lambda m: m["heldout_td_error"])
   assert report["best_member"] == {k: best[k] for k in ("expectile", "beta", "gamma", "seed")}
   assert "held-out TD error" in out
+
+
+def run_failing(name, *args):
+  result = subprocess.run([sys.executable, "-m", f"launchers.{name}", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+  return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config=configs/scenarios.py:smoke", "--config.bogus=1"],
+     "error: --config.bogus: the config has no field 'bogus'; check the spelling against the config file given "
+     "by --config"),
+    (["--config=configs/scenarios.py:smoke", "--config.seed=abc"],
+     "error: flag --config.seed=abc: invalid literal for int() with base 10: 'abc' (--helpfull lists the flags)"),
+    (["--config=configs/scenarios.py:nope"],
+     "error: flag --config=configs/scenarios.py:nope: Error whilst parsing config file: ValueError: unknown preset "
+     "'nope' for configs/scenarios.py; expected default or smoke (--helpfull lists the flags)"),
+    (["--config=configs/nope.py"],
+     "error: --config=configs/nope.py: cannot load the config file (no such file); pass "
+     "--config=configs/<file>.py[:preset]"),
+    (["--config=configs/scenarios.py:smoke", "--config.domain=mars"],
+     "error: unknown domain 'mars'; expected one of crad, disaster, hospital, student"),
+    (["--config=configs/scenarios.py:smoke", "stray"], "error: unexpected arguments: stray (flags are --name=value)"),
+])
+def test_user_errors_are_one_line_with_status_2(tmp_path, args, message):
+  code, err = run_failing("scenarios", *args, f"--workdir={tmp_path}")
+  assert code == 2 and "Traceback" not in err
+  assert err.strip().splitlines()[-1] == message
+
+
+def test_a_rerun_with_another_config_is_a_user_error_and_verbose_adds_the_traceback(tmp_path):
+  run_launcher("sweep", "--config=configs/sweep.py:smoke", "--config.num_scenarios=1", "--config.seeds_per_scenario=1",
+               f"--workdir={tmp_path}")
+  args = ["--config=configs/sweep.py:smoke", "--config.num_scenarios=1", "--config.seeds_per_scenario=1",
+          "--config.first_seed=7", f"--workdir={tmp_path}"]
+  code, err = run_failing("sweep", *args)
+  expected = (f"error: {tmp_path}/episodes.jsonl:1: holds 'debt_001-s0' where the plan has 'debt_001-s7'; the file "
+              "belongs to a different sweep configuration (use another workdir)")
+  assert code == 2 and "Traceback" not in err and err.strip().splitlines()[-1] == expected
+  code, err = run_failing("sweep", *args, "--verbose")
+  assert code == 2 and "Traceback" in err and "StorageError" in err and err.strip().splitlines()[-1] == expected

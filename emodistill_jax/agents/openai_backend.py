@@ -46,14 +46,12 @@ from typing import Any
 
 import openai
 
+from emodistill_jax.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 _CACHE_KEY_FIELDS = ("base_url", "model", "messages", "temperature", "max_tokens", "extra_body", "sample_key")
-
-
-class ConfigError(ValueError):
-  """The backend is not configured well enough to start; the message says what to set."""
 
 
 class BackendError(RuntimeError):

@@ -44,6 +44,7 @@ import numpy as np
 
 from emodistill_jax.agents.base import transcript
 from emodistill_jax.domains import Scenario, load_scenarios
+from emodistill_jax.errors import ConfigError, InputFileError
 from emodistill_jax.prompts import focal_messages
 from emodistill_jax.signals import hybrid_score, zscore
 from emodistill_jax.sweep.judged import JudgedSweep, load_judged_sweep
@@ -106,7 +107,7 @@ def build_examples(judged: JudgedSweep, scenarios_by_id: Mapping[str, Scenario],
                    advantage: str = "turn_judge") -> Examples:
   """One TurnExample per judged focal turn with an advantage under `advantage`, in sweep order."""
   if advantage not in ADVANTAGES:
-    raise ValueError(f"advantage={advantage!r}; expected one of {', '.join(ADVANTAGES)}")
+    raise ConfigError(f"advantage={advantage!r}; expected one of {', '.join(ADVANTAGES)}")
   adv = _advantage_of(judged, advantage)
   out, turns, no_score, no_adv = [], 0, 0, 0
   for e in judged.episodes:
@@ -153,7 +154,7 @@ def signal_values(examples: Sequence[TurnExample], signal: str = "hybrid") -> np
   """q_t ("hybrid"), r_t ("judge"), R(tau) ("return") or A_t ("advantage") per example, float64."""
   field = {"hybrid": "q_t", "judge": "r_t", "return": "R", "advantage": "A_t"}.get(signal)
   if field is None:
-    raise ValueError(f"signal={signal!r}; expected one of {', '.join(SIGNALS)}")
+    raise ConfigError(f"signal={signal!r}; expected one of {', '.join(SIGNALS)}")
   return np.array([getattr(x, field) for x in examples], dtype=np.float64)
 
 
@@ -162,14 +163,14 @@ def select(examples: Sequence[TurnExample], subset: str = "top", signal: str = "
   """"top": value >= the `quantile` quantile of `signal` (ties at the threshold all kept); "all": everything;
   "positive": A_t > 0 (A-LoL's training set). Input order is kept."""
   if subset not in SUBSETS:
-    raise ValueError(f"subset={subset!r}; expected one of {', '.join(SUBSETS)}")
+    raise ConfigError(f"subset={subset!r}; expected one of {', '.join(SUBSETS)}")
   stats = dict(getattr(examples, "stats", {}), subset=subset)
   if subset == "all" or not len(examples):
     return Examples(list(examples), stats)
   if subset == "positive":
     return Examples([x for x in examples if x.A_t > 0], stats)
   if not 0.0 <= quantile <= 1.0:
-    raise ValueError(f"quantile={quantile} must be in [0, 1]")
+    raise ConfigError(f"quantile={quantile} must be in [0, 1]")
   values = signal_values(examples, signal)
   threshold = float(np.quantile(values, quantile))
   stats.update(signal=signal, quantile=quantile, threshold=threshold)
@@ -303,14 +304,14 @@ class Batches:
   def __init__(self, data: TokenizedSet, batch_size: int, seed: int = 0, drop_last: bool = True,
                position: tuple[int, int] = (0, 0)):
     if batch_size < 1:
-      raise ValueError(f"batch_size={batch_size} must be positive")
+      raise ConfigError(f"batch_size={batch_size} must be positive")
     self.data = data
     self.batch_size = batch_size
     self.seed = seed
     self.drop_last = drop_last
     self._cache: tuple[int, list[np.ndarray]] | None = None
     if not self.epoch_batches(0):
-      raise ValueError(f"no batch of {batch_size} fits: the largest length bucket has "
+      raise ConfigError(f"no batch of {batch_size} fits: the largest length bucket has "
                        f"{max(np.unique(data.buckets, return_counts=True)[1], default=0)} examples "
                        f"of {len(data)} (use a smaller batch or drop_last=False)")
     self.epoch, self.index = position
@@ -357,9 +358,9 @@ class Batches:
   @classmethod
   def from_state(cls, data: TokenizedSet, state: Mapping[str, Any]) -> "Batches":
     if state.get("version") != STATE_VERSION:
-      raise ValueError(f"data position version {state.get('version')!r}; this code reads {STATE_VERSION}")
+      raise InputFileError(f"data position version {state.get('version')!r}; this code reads {STATE_VERSION}")
     if state["fingerprint"] != data.fingerprint():
-      raise ValueError("the saved data position belongs to different data (examples, lengths or buckets "
+      raise InputFileError("the saved data position belongs to different data (examples, lengths or buckets "
                        "changed); resuming would not continue the same run")
     return cls(data, int(state["batch_size"]), int(state["seed"]), bool(state["drop_last"]),
                (int(state["epoch"]), int(state["index"])))

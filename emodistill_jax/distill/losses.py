@@ -40,6 +40,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from emodistill_jax.errors import ConfigError
+
 Array = jax.Array
 
 RATIOS = ("sequence", "token")
@@ -118,7 +120,7 @@ def jpo_loss(logp: Array, ref_logp: Array, mask: Array, advantages: Array, clip_
   adv_mean, adv_std, adv_pos_frac (over rows with tokens, raw advantages), tokens.
   """
   if ratio not in RATIOS:
-    raise ValueError(f"ratio={ratio!r}; expected one of {', '.join(RATIOS)}")
+    raise ConfigError(f"ratio={ratio!r}; expected one of {', '.join(RATIOS)}")
   m, n, has = _rows(mask)
   lr = _log_ratio(logp, ref_logp, m)  # [B, T]
   a = advantages.astype(jnp.float32)

@@ -31,6 +31,7 @@ from absl import logging
 from emodistill_jax.distill import data as ddata
 from emodistill_jax.distill import student as student_lib
 from emodistill_jax.distill.trainer import ADAPTER, train
+from emodistill_jax.errors import ConfigError, MissingInputError
 from emodistill_jax.lm import init_lora, load_peft_adapter, load_pretrained, load_tokenizer, read_config
 from emodistill_jax.lm import sharding
 from emodistill_jax.sweep.storage import write_json_atomic
@@ -50,7 +51,7 @@ def _missing(config, what: str, flag: str, hint: str) -> ValueError:
 def resolve_sweep(config, workdir: str) -> str:
   if config.data.sweep:
     if not os.path.isdir(config.data.sweep):
-      raise FileNotFoundError(f"config.data.sweep={config.data.sweep!r} does not exist")
+      raise MissingInputError(f"config.data.sweep={config.data.sweep!r} does not exist")
     return config.data.sweep
   if not config.build_prerequisites:
     raise _missing(config, "config.data.sweep", "data.sweep", "a judged sweep: launchers.sweep then launchers.judge")
@@ -62,7 +63,7 @@ def resolve_model(config, workdir: str, sweep: str) -> str:
   path = config.model.path
   if path:
     if not os.path.exists(os.path.join(path, "config.json")):
-      raise FileNotFoundError(f"config.model.path={path!r} is not a model folder (no config.json there); it must "
+      raise MissingInputError(f"config.model.path={path!r} is not a model folder (no config.json there); it must "
                               "hold an HF Qwen2 model: config.json, *.safetensors and the tokenizer files")
     return path
   if not config.build_prerequisites:
@@ -101,11 +102,11 @@ def resolve_reference(config, workdir: str, sweep: str, model_path: str) -> str 
   if config.reference == "base":
     return None
   if config.reference != "sft":
-    raise ValueError(f"config.reference={config.reference!r}; expected 'sft' or 'base'")
+    raise ConfigError(f"config.reference={config.reference!r}; expected 'sft' or 'base'")
   path = config.reference_adapter
   if path:
     if not os.path.exists(os.path.join(path, "adapter_config.json")):
-      raise FileNotFoundError(f"config.reference_adapter={path!r} is not a PEFT adapter folder (no "
+      raise MissingInputError(f"config.reference_adapter={path!r} is not a PEFT adapter folder (no "
                               "adapter_config.json); point it at an SFT run's adapter/ folder")
     return path
   if not config.build_prerequisites:
@@ -145,7 +146,7 @@ def run_student(config, workdir: str) -> dict:
 
 def run_lora_stage(config, workdir: str) -> dict:
   if config.train.algorithm != config.stage:
-    raise ValueError(f"config.train.algorithm={config.train.algorithm!r} differs from config.stage={config.stage!r}")
+    raise ConfigError(f"config.train.algorithm={config.train.algorithm!r} differs from config.stage={config.stage!r}")
   t0 = time.perf_counter()
   sweep = resolve_sweep(config, workdir)
   model_path = resolve_model(config, workdir, sweep)
@@ -158,10 +159,10 @@ def run_lora_stage(config, workdir: str) -> dict:
                                  config.data.drop_unparsed)
   domain = examples.stats["domain"]
   if domain != config.domain:
-    raise ValueError(f"the sweep {sweep} is of domain {domain!r} but config.domain={config.domain!r}")
+    raise ConfigError(f"the sweep {sweep} is of domain {domain!r} but config.domain={config.domain!r}")
   chosen = ddata.select(examples, config.data.subset, config.data.signal, config.data.quantile)
   if not chosen:
-    raise ValueError(f"no training examples: {examples.stats} -> subset {config.data.subset!r} kept none")
+    raise ConfigError(f"no training examples: {examples.stats} -> subset {config.data.subset!r} kept none")
   tokenized = ddata.tokenize(chosen, tokenizer, config.data.max_length, config.data.bucket_multiple or None)
   reference = load_peft_adapter(reference_path, model) if reference_path else None
   lora = initial_policy(config, model, reference)
@@ -195,7 +196,7 @@ def run_lora_stage(config, workdir: str) -> dict:
 def run_distill(config, workdir: str) -> dict:
   """Runs (or resumes) one expression stage in `workdir`; returns the report it writes there."""
   if config.stage not in STAGES:
-    raise ValueError(f"config.stage={config.stage!r}; expected one of {', '.join(STAGES)}")
+    raise ConfigError(f"config.stage={config.stage!r}; expected one of {', '.join(STAGES)}")
   os.makedirs(workdir, exist_ok=True)
   if config.stage == "student":
     return run_student(config, workdir)

@@ -46,6 +46,7 @@ from emodistill_jax import emotions
 from emodistill_jax.distill import data as ddata
 from emodistill_jax.distill.losses import sft_loss
 from emodistill_jax.distill.trainer import learning_rate_schedule
+from emodistill_jax.errors import ConfigError, InputFileError
 from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, encode_chat, end_of_turn_ids, generate, init_model
 from emodistill_jax.lm import load_pretrained
 from emodistill_jax.lm import save_params
@@ -104,7 +105,7 @@ def loss_mask(batch: dict, loss: str) -> np.ndarray:
     mask = batch["valid"].astype(np.float32)
     mask[:, 0] = 0.0
     return mask
-  raise ValueError(f"student.loss={loss!r}; expected one of {', '.join(LOSSES)}")
+  raise ConfigError(f"student.loss={loss!r}; expected one of {', '.join(LOSSES)}")
 
 
 def target_positions(mask: np.ndarray, multiple: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +191,7 @@ def generation_prompt(tokenizer, messages, max_length: int, max_new_tokens: int)
   ids = encode_chat(tokenizer, messages)
   budget = max_length - max_new_tokens
   if budget < 1:
-    raise ValueError(f"max_new_tokens={max_new_tokens} leaves no prompt token within max_length={max_length}")
+    raise ConfigError(f"max_new_tokens={max_new_tokens} leaves no prompt token within max_length={max_length}")
   if len(ids) <= budget:
     return ids
   head = []
@@ -231,7 +232,7 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   t_start = time.perf_counter()
   examples = ddata.load_examples(sweep_dir, judge_dir)
   if not examples:
-    raise ValueError(f"{sweep_dir}: no judged focal turns to pretrain the student on")
+    raise InputFileError(f"{sweep_dir}: no judged focal turns to pretrain the student on")
   domain = examples.stats["domain"]
   tmp = folder.rstrip("/") + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)

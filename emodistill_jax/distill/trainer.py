@@ -59,6 +59,7 @@ from tqdm import tqdm
 
 from emodistill_jax.distill import losses
 from emodistill_jax.distill.data import Batches, TokenizedSet
+from emodistill_jax.errors import ConfigError
 from emodistill_jax.iql.train import stability_summary
 from emodistill_jax.lm import sharding
 from emodistill_jax.lm.lora import LoRA
@@ -171,7 +172,7 @@ def objective(tc) -> Callable:
   if tc.algorithm == "alol":
     clip = tuple(float(x) for x in tc.weight_clip)
     return lambda logp, ref, b: losses.alol_loss(logp, ref, b["loss_mask"], b["advantages"], clip)
-  raise ValueError(f"train.algorithm={tc.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+  raise ConfigError(f"train.algorithm={tc.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
 
 
 def batch_weight(algorithm: str, batch: Mapping[str, jax.Array]) -> jax.Array:
@@ -255,9 +256,9 @@ class TrainResult:
 def _check_shapes(tc, devices: int) -> tuple[int, int]:
   micro = tc.micro_batch_size or tc.batch_size
   if tc.batch_size % micro:
-    raise ValueError(f"train.batch_size={tc.batch_size} is not a multiple of train.micro_batch_size={micro}")
+    raise ConfigError(f"train.batch_size={tc.batch_size} is not a multiple of train.micro_batch_size={micro}")
   if micro % devices:
-    raise ValueError(f"the micro batch ({micro}) must split evenly over the {devices} devices of the mesh")
+    raise ConfigError(f"the micro batch ({micro}) must split evenly over the {devices} devices of the mesh")
   return tc.batch_size // micro, micro
 
 
@@ -325,7 +326,7 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
     saved = restored["data"]
     if saved["settings"] != settings:
-      raise ValueError(f"{manager.directory}: the checkpoint was made with {saved['settings']}, this run has "
+      raise ConfigError(f"{manager.directory}: the checkpoint was made with {saved['settings']}, this run has "
                        f"{settings}; use a new workdir (or the old settings) to continue")
     state = restored["state"]
     batches = Batches.from_state(data, saved["batches"])

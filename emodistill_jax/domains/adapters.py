@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 from emodistill_jax.domains.scenario import Scenario, split_for_row
 from emodistill_jax.domains.spec import parse_clock, spec
+from emodistill_jax.errors import InputFileError
 
 
-class CellError(ValueError):
+class CellError(InputFileError):
   """A cell that cannot be read; the loader adds the file and row."""
 
   def __init__(self, column: str, message: str):

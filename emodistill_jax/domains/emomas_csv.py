@@ -28,9 +28,10 @@ from collections.abc import Callable, Sequence
 from emodistill_jax.domains.adapters import COLUMNS, CellError, scenario_from_row
 from emodistill_jax.domains.scenario import Scenario
 from emodistill_jax.domains.spec import spec
+from emodistill_jax.errors import InputFileError
 
 
-class ScenarioFileError(ValueError):
+class ScenarioFileError(InputFileError):
   """Bad scenario input; the message names the file, row and cell."""
 
 

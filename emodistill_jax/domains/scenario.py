@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from emodistill_jax.domains.spec import DOMAINS, spec
+from emodistill_jax.errors import InputFileError
 
 SCHEMA_VERSION = 1
 SPLITS = ("train", "test")
@@ -65,35 +66,35 @@ def split_for_row(row: int, train_rows: int = TRAIN_ROWS) -> str:
 
 def _validated(d: Mapping[str, Any], where: str) -> Scenario:
   if not isinstance(d, Mapping):
-    raise ValueError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    raise InputFileError(f"{where}: expected a JSON object, got {type(d).__name__}")
   version = d.get("schema_version")
   if version != SCHEMA_VERSION:
-    raise ValueError(f"{where}: field 'schema_version' is {version!r}; this version reads {SCHEMA_VERSION}")
+    raise InputFileError(f"{where}: field 'schema_version' is {version!r}; this version reads {SCHEMA_VERSION}")
   names = {f.name for f in dataclasses.fields(Scenario)}
   unknown = sorted(set(d) - names - {"schema_version"})
   if unknown:
-    raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    raise InputFileError(f"{where}: unknown field(s) {', '.join(unknown)}")
   for name in ("id", "domain", "split", "unit", "focal_role", "counterparty_role"):
     if not isinstance(d.get(name), str) or not d[name]:
-      raise ValueError(f"{where}: field {name!r} must be a non-empty string, got {d.get(name)!r}")
+      raise InputFileError(f"{where}: field {name!r} must be a non-empty string, got {d.get(name)!r}")
   if d["domain"] not in DOMAINS:
-    raise ValueError(f"{where}: field 'domain' is {d['domain']!r}; expected one of {', '.join(DOMAINS)}")
+    raise InputFileError(f"{where}: field 'domain' is {d['domain']!r}; expected one of {', '.join(DOMAINS)}")
   if d["split"] not in SPLITS:
-    raise ValueError(f"{where}: field 'split' is {d['split']!r}; expected 'train' or 'test'")
+    raise InputFileError(f"{where}: field 'split' is {d['split']!r}; expected 'train' or 'test'")
   if d["unit"] != spec(d["domain"]).unit:
-    raise ValueError(f"{where}: field 'unit' is {d['unit']!r}; domain {d['domain']} uses {spec(d['domain']).unit!r}")
+    raise InputFileError(f"{where}: field 'unit' is {d['unit']!r}; domain {d['domain']} uses {spec(d['domain']).unit!r}")
   values = {}
   for name in ("x0", "xstar"):
     v = d.get(name)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-      raise ValueError(f"{where}: field {name!r} must be a finite number, got {v!r}")
+      raise InputFileError(f"{where}: field {name!r} must be a finite number, got {v!r}")
     values[name] = float(v)
   fields = d.get("fields", {})
   if not isinstance(fields, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items()):
-    raise ValueError(f"{where}: field 'fields' must map strings to strings")
+    raise InputFileError(f"{where}: field 'fields' must map strings to strings")
   imputed = d.get("imputed", [])
   if not isinstance(imputed, list) or not all(isinstance(x, str) for x in imputed):
-    raise ValueError(f"{where}: field 'imputed' must be a list of strings")
+    raise InputFileError(f"{where}: field 'imputed' must be a list of strings")
   return Scenario(
       id=d["id"], domain=d["domain"], split=d["split"], x0=values["x0"], xstar=values["xstar"],
       unit=d["unit"], focal_role=d["focal_role"], counterparty_role=d["counterparty_role"],
@@ -128,14 +129,14 @@ def read_jsonl(path: str | os.PathLike, domain: str | None = None) -> list[Scena
       try:
         record = json.loads(line)
       except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        raise InputFileError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
       s = _validated(record, where)
       if domain is not None and s.domain != domain:
-        raise ValueError(f"{where}: field 'domain' is {s.domain!r} but {domain!r} was asked for")
+        raise InputFileError(f"{where}: field 'domain' is {s.domain!r} but {domain!r} was asked for")
       if s.id in seen:
-        raise ValueError(f"{where}: field 'id' {s.id!r} repeats line {seen[s.id]}")
+        raise InputFileError(f"{where}: field 'id' {s.id!r} repeats line {seen[s.id]}")
       seen[s.id] = lineno
       out.append(s)
   if not out:
-    raise ValueError(f"{path}: no scenarios in the file")
+    raise InputFileError(f"{path}: no scenarios in the file")
   return out

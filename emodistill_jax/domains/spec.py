@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from emodistill_jax.errors import ConfigError
+
 DOMAINS = ("crad", "disaster", "hospital", "student")
 
 
@@ -47,7 +49,7 @@ def spec(domain: str) -> DomainSpec:
   try:
     return SPECS[domain]
   except KeyError:
-    raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}") from None
+    raise ConfigError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from emodistill_jax.errors import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class Method:
@@ -59,7 +61,7 @@ def by_name(names) -> list[Method]:
     elif n in table:
       out.append(table[n])
     else:
-      raise ValueError(f"unknown method {n!r}; expected one of {', '.join(table)} or Fixed:<emotion>")
+      raise ConfigError(f"unknown method {n!r}; expected one of {', '.join(table)} or Fixed:<emotion>")
   return out
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from emodistill_jax.agents.base import EpisodeContext
 from emodistill_jax.domains import Scenario, spec
+from emodistill_jax.errors import ConfigError
 from emodistill_jax.evaluation.methods import Method, slug
 from emodistill_jax.negotiation.loop import Negotiation, ParserExtractor, run_concurrently
 from emodistill_jax.negotiation.mediator import Mediator
@@ -50,14 +51,14 @@ class Components:
   def selector(self):
     from emodistill_jax.iql import Selector
     if not self.selector_path:
-      raise ValueError("an IQL method needs a trained selector (components.selector_path)")
+      raise ConfigError("an IQL method needs a trained selector (components.selector_path)")
     return Selector.load(self.selector_path)
 
   @functools.cached_property
   def student(self):
     from emodistill_jax.lm import load_pretrained, load_tokenizer
     if not self.student_path:
-      raise ValueError("a student method needs the student model folder (components.student_path)")
+      raise ConfigError("a student method needs the student model folder (components.student_path)")
     return load_pretrained(self.student_path, dtype="float32"), load_tokenizer(self.student_path)
 
   @functools.cached_property
@@ -85,7 +86,7 @@ class Components:
   def adapter(self, name: str):
     from emodistill_jax.lm import load_peft_adapter
     if name not in self.adapters:
-      raise ValueError(f"no adapter {name!r} for this evaluation (have: {', '.join(self.adapters) or 'none'})")
+      raise ConfigError(f"no adapter {name!r} for this evaluation (have: {', '.join(self.adapters) or 'none'})")
     if name not in self._loaded_adapters:
       self._loaded_adapters[name] = load_peft_adapter(self.adapters[name], self.student[0])
     return self._loaded_adapters[name]
@@ -105,7 +106,7 @@ def _selector(method: Method, comp: Components):
     return SelectorAgent(comp.selector, comp.iql_temperature)
   if kind.startswith("fixed:"):
     return FixedSelector(kind.split(":", 1)[1])
-  raise ValueError(f"method {method.name}: unknown selector {kind!r}")
+  raise ConfigError(f"method {method.name}: unknown selector {kind!r}")
 
 
 def _counterparty(comp: Components):
@@ -131,7 +132,7 @@ def _counterparty(comp: Components):
     max_length = c.get("max_length") or comp.max_length
     return StudentCounterparty(Batcher(model, tok, lora, comp.max_new_tokens, max_length=max_length),
                                name=os.path.basename(c.path)), {}
-  raise ValueError(f"counterparty kind {kind!r}; expected sandbox, api or student")
+  raise ConfigError(f"counterparty kind {kind!r}; expected sandbox, api or student")
 
 
 def build_negotiation(method: Method, comp: Components) -> tuple[Negotiation, dict]:

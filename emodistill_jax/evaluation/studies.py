@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from emodistill_jax.emotions import EMOTIONS
+from emodistill_jax.errors import ConfigError, MissingInputError
 from emodistill_jax.evaluation.methods import Method, by_name, fixed, slug
 from emodistill_jax.evaluation.runner import Components, episode_metrics, run_method
 from emodistill_jax.evaluation.stats import kappa_sweep_table, per_scenario_means
@@ -97,7 +98,7 @@ def train_kappa_adapter(jpo_config, kappa: float, folder: str) -> str:
     with open(marker, encoding="utf-8") as f:
       done = json.load(f)
     if done["settings"] != _settings(config):
-      raise ValueError(f"{marker}: made with other JPO settings ({done['settings']}); use a new workdir")
+      raise ConfigError(f"{marker}: made with other JPO settings ({done['settings']}); use a new workdir")
     if os.path.exists(os.path.join(adapter, "adapter_config.json")):
       return adapter
   report = run_distill(config, folder)
@@ -119,15 +120,15 @@ def kappa_sweep(jpo_config, comp: Components, workdir: str, kappas: Sequence[flo
   comparisons), and through one Components, so the student is loaded once for the whole sweep."""
   method = by_name([method])[0] if isinstance(method, str) else method
   if method.generator != "student" or not method.adapter:
-    raise ValueError(f"method {method.name!r} uses no trained adapter; the kappa sweep needs a student method "
+    raise ConfigError(f"method {method.name!r} uses no trained adapter; the kappa sweep needs a student method "
                      "with a JPO adapter (e.g. IQL+SFT+JPO)")
   if jpo_config.stage != "jpo":
-    raise ValueError(f"jpo_config.stage={jpo_config.stage!r}; kappa only exists in the jpo stage")
+    raise ConfigError(f"jpo_config.stage={jpo_config.stage!r}; kappa only exists in the jpo stage")
   unset = [k for k, v in (("data.sweep", jpo_config.data.sweep), ("model.path", jpo_config.model.path),
                           ("reference_adapter", jpo_config.reference == "base" or jpo_config.reference_adapter))
            if not v]
   if unset:  # else every kappa folder would build its own sweep, student and SFT reference
-    raise ValueError(f"jpo_config.{', '.join(unset)} not set: every kappa must share one sweep, student and "
+    raise ConfigError(f"jpo_config.{', '.join(unset)} not set: every kappa must share one sweep, student and "
                      "reference (see Pipeline.stage_config)")
   base, comp = comp, dataclasses.replace(comp, adapters=dict(comp.adapters))  # one more adapter per kappa
   comp.take_loaded(base)
@@ -198,7 +199,7 @@ def _pipeline(config, domain: str | None = None, echo: Callable[[str], None] = p
   c.domain = domain  # the Pipeline puts it into every stage's config
   workdir = (config.pipeline_workdir or "runs/pipeline_{domain}").format(domain=domain)
   if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"no pipeline workdir {workdir!r}; run python -m launchers.pipeline "
+    raise MissingInputError(f"no pipeline workdir {workdir!r}; run python -m launchers.pipeline "
                             f"--config=configs/pipeline.py:{c.preset} --config.domain={domain} --workdir={workdir} "
                             "first, or pass --config.pipeline_workdir=...")
   return Pipeline(c, workdir, echo=echo)
@@ -208,7 +209,7 @@ def _require(pipeline, stages: Sequence[str]) -> None:
   from emodistill_jax.pipeline import STAGE_FILE
   missing = [s for s in dict.fromkeys(stages) if not os.path.exists(pipeline.path(s, STAGE_FILE))]
   if missing:
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"{pipeline.workdir}: pipeline stage(s) {', '.join(missing)} not finished (no {STAGE_FILE}); run python -m "
         f"launchers.pipeline --config=configs/pipeline.py:{pipeline.c.preset} --config.domain={pipeline.c.domain} "
         f"--workdir={pipeline.workdir} first (with the stages on)")
@@ -253,7 +254,7 @@ def _run_kappa(config, workdir: str, echo) -> dict[str, str]:
   pipeline = _pipeline(config, echo=echo)
   method = by_name([config.method])[0]
   if not method.adapter:
-    raise ValueError(f"config.method={config.method!r} uses no adapter; the kappa sweep needs a JPO method")
+    raise ConfigError(f"config.method={config.method!r} uses no adapter; the kappa sweep needs a JPO method")
   jpo = copy.deepcopy(pipeline.stage_config(ADAPTER_STAGES[method.adapter]))
   stages = ["sweep", *_needs(pipeline, method, own_adapter=False)]
   if jpo.reference == "sft":
@@ -340,6 +341,6 @@ def run_study(config, workdir: str, echo: Callable[[str], None] = print) -> dict
   """Runs config.study ("kappa" | "transfer" | "tournament") after a finished pipeline (configs/study.py);
   returns the paths it wrote by kind."""
   if config.study not in STUDIES:
-    raise ValueError(f"config.study={config.study!r}; expected one of {', '.join(STUDIES)}")
+    raise ConfigError(f"config.study={config.study!r}; expected one of {', '.join(STUDIES)}")
   os.makedirs(workdir, exist_ok=True)
   return STUDIES[config.study](config, workdir, echo)

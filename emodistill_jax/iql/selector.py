@@ -17,6 +17,7 @@ import orbax.checkpoint as ocp
 
 from emodistill_jax.agents.base import EmotionChoice, EpisodeContext
 from emodistill_jax.emotions import EMOTIONS
+from emodistill_jax.errors import InputFileError, MissingInputError
 from emodistill_jax.iql.networks import Policy
 from emodistill_jax.iql.state import STATE_DIM, STATE_SPEC_VERSION, state_from_messages
 
@@ -74,11 +75,11 @@ class Selector:
     folder = os.path.abspath(folder)
     meta_path = os.path.join(folder, METADATA)
     if not os.path.exists(meta_path):
-      raise FileNotFoundError(f"{meta_path}: not a selector checkpoint (no {METADATA})")
+      raise MissingInputError(f"{meta_path}: not a selector checkpoint (no {METADATA})")
     with open(meta_path, encoding="utf-8") as f:
       meta = json.load(f)
     if meta.get("state_spec_version") != STATE_SPEC_VERSION:
-      raise ValueError(f"{meta_path}: state_spec_version {meta.get('state_spec_version')} but this code "
+      raise InputFileError(f"{meta_path}: state_spec_version {meta.get('state_spec_version')} but this code "
                        f"encodes version {STATE_SPEC_VERSION}; retrain the selector")
     params = ocp.StandardCheckpointer().restore(os.path.join(folder, PARAMS))
     rest = {k: v for k, v in meta.items() if k not in ("labels", "hidden_dim", "state_dim")}

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from emodistill_jax.emotions import EMOTIONS, NUM_EMOTIONS
+from emodistill_jax.errors import InputFileError
 from emodistill_jax.iql.state import STATE_DIM, STATE_SPEC_VERSION, episode_states
 from emodistill_jax.signals import AGREEMENT_BONUS, turn_terms
 
@@ -26,7 +27,7 @@ REWARDS = ("outcome", "episode_judge", "turn_judge")
 FIELDS = ("states", "actions", "rewards", "next_states", "dones")
 
 
-class TransitionError(ValueError):
+class TransitionError(InputFileError):
   pass
 
 

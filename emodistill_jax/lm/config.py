@@ -14,10 +14,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from emodistill_jax.errors import InputFileError
+
 ARCHITECTURES = {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"}
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(InputFileError):
   pass
 
 

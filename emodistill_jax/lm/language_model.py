@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from emodistill_jax.errors import ConfigError, MissingInputError
 from emodistill_jax.lm.config import LMConfig, read_config
 from emodistill_jax.lm.lora import LoRA
 from emodistill_jax.lm.model import Transformer, attention_mask, positions_from_mask
@@ -22,7 +23,7 @@ DTYPES = {"bfloat16": jnp.bfloat16, "float32": jnp.float32, "float16": jnp.float
 def as_dtype(dtype) -> jnp.dtype:
   if isinstance(dtype, str):
     if dtype not in DTYPES:
-      raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+      raise ConfigError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
     return DTYPES[dtype]
   return dtype
 
@@ -69,7 +70,7 @@ def load_pretrained(folder: str | os.PathLike, dtype="bfloat16", remat: bool = F
   """
   folder = os.fspath(folder)
   if not os.path.isdir(folder):
-    raise FileNotFoundError(f"model folder {folder!r} does not exist")
+    raise MissingInputError(f"model folder {folder!r} does not exist")
   config = read_config(folder)
   dt = as_dtype(dtype)
   params = load_params(folder, config, dt, sharding)

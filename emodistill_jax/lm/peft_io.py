@@ -19,6 +19,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from emodistill_jax.errors import InputFileError
 from emodistill_jax.lm.lora import LoRA, projection_shapes
 
 WEIGHTS = "adapter_model.safetensors"
@@ -26,7 +27,7 @@ CONFIG = "adapter_config.json"
 _KEY = re.compile(r"base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+_proj)\.lora_([AB])(?:\.default)?\.weight")
 
 
-class AdapterError(ValueError):
+class AdapterError(InputFileError):
   pass
 
 

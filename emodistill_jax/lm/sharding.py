@@ -19,6 +19,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from emodistill_jax.errors import ConfigError
 from emodistill_jax.lm.config import LMConfig
 from emodistill_jax.lm.weights import expected_shapes
 
@@ -29,7 +30,7 @@ def make_mesh(fsdp: int = 1, devices=None) -> Mesh:
   """data x fsdp mesh; data = number of devices / fsdp."""
   devices = list(jax.devices() if devices is None else devices)
   if fsdp < 1 or len(devices) % fsdp:
-    raise ValueError(f"mesh.fsdp={fsdp} must divide the device count {len(devices)}")
+    raise ConfigError(f"mesh.fsdp={fsdp} must divide the device count {len(devices)}")
   return Mesh(np.array(devices).reshape(len(devices) // fsdp, fsdp), ("data", "fsdp"))
 
 

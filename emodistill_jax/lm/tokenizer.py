@@ -26,6 +26,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from emodistill_jax.errors import InputFileError, MissingInputError
+
 Message = Mapping[str, str]
 
 # Files from which transformers can build a tokenizer without the hub (fast, BPE vocab, sentencepiece).
@@ -39,7 +41,7 @@ QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
-class TokenizerError(ValueError):
+class TokenizerError(InputFileError):
   pass
 
 
@@ -60,9 +62,9 @@ def load_tokenizer(folder: str | os.PathLike):
   """The tokenizer (with its chat template) saved in a model folder; never contacts the hub."""
   folder = os.fspath(folder)
   if not os.path.isdir(folder):
-    raise FileNotFoundError(f"tokenizer folder {folder!r} does not exist")
+    raise MissingInputError(f"tokenizer folder {folder!r} does not exist")
   if not any(os.path.exists(os.path.join(folder, name)) for name in TOKENIZER_FILES):
-    raise FileNotFoundError(f"{folder!r} holds no tokenizer: none of {', '.join(TOKENIZER_FILES)} is there")
+    raise MissingInputError(f"{folder!r} holds no tokenizer: none of {', '.join(TOKENIZER_FILES)} is there")
   from transformers import AutoTokenizer  # heavy import, only when a tokenizer is needed
   return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 

@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from emodistill_jax.errors import InputFileError
+
 SCHEMA_VERSION = 1
 SPEAKERS = ("focal", "counterparty")
 STATES = ("ongoing", "accepted", "breakdown")
@@ -29,14 +31,14 @@ class Message:
   @classmethod
   def from_json(cls, d: Mapping[str, Any], where: str = "<message>") -> "Message":
     if d.get("speaker") not in SPEAKERS:
-      raise ValueError(f"{where}: field 'speaker' is {d.get('speaker')!r}; expected focal or counterparty")
+      raise InputFileError(f"{where}: field 'speaker' is {d.get('speaker')!r}; expected focal or counterparty")
     if d.get("state", "ongoing") not in STATES:
-      raise ValueError(f"{where}: field 'state' is {d.get('state')!r}; expected one of {', '.join(STATES)}")
+      raise InputFileError(f"{where}: field 'state' is {d.get('state')!r}; expected one of {', '.join(STATES)}")
     if not isinstance(d.get("text"), str):
-      raise ValueError(f"{where}: field 'text' must be a string")
+      raise InputFileError(f"{where}: field 'text' must be a string")
     offer = d.get("offer")
     if offer is not None and (isinstance(offer, bool) or not isinstance(offer, (int, float))):
-      raise ValueError(f"{where}: field 'offer' must be a number or null, got {offer!r}")
+      raise InputFileError(f"{where}: field 'offer' must be a number or null, got {offer!r}")
     return cls(speaker=d["speaker"], text=d["text"], emotion=d.get("emotion"),
                offer=None if offer is None else float(offer), state=d.get("state", "ongoing"))
 
@@ -87,13 +89,13 @@ class Episode:
   @classmethod
   def from_json(cls, d: Mapping[str, Any], where: str = "<episode>") -> "Episode":
     if d.get("schema_version") != SCHEMA_VERSION:
-      raise ValueError(f"{where}: field 'schema_version' is {d.get('schema_version')!r}; "
+      raise InputFileError(f"{where}: field 'schema_version' is {d.get('schema_version')!r}; "
                        f"this version reads {SCHEMA_VERSION}")
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in d and f.name not in ("models", "meta")]
     if missing:
-      raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+      raise InputFileError(f"{where}: missing field(s) {', '.join(missing)}")
     if d["outcome"] not in STATES:
-      raise ValueError(f"{where}: field 'outcome' is {d['outcome']!r}; expected one of {', '.join(STATES)}")
+      raise InputFileError(f"{where}: field 'outcome' is {d['outcome']!r}; expected one of {', '.join(STATES)}")
     messages = [Message.from_json(m, f"{where}: messages[{i}]") for i, m in enumerate(d["messages"])]
     return cls(
         episode_id=str(d["episode_id"]), scenario_id=str(d["scenario_id"]), domain=str(d["domain"]),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
+from emodistill_jax.errors import ConfigError
 from emodistill_jax.lm import load_peft_adapter, load_pretrained
 from emodistill_jax.lm.tokenizer import encode_chat, end_of_turn_ids, load_tokenizer
 from emodistill_jax.serving.app import ServerState, create_app
@@ -45,13 +46,13 @@ def build_state(config, model=None, tokenizer=None, lora=None) -> ServerState:
   """
   if model is None:
     if not config.model:
-      raise ValueError("config.model (an HF Qwen2 folder) is required")
+      raise ConfigError("config.model (an HF Qwen2 folder) is required")
     model = load_pretrained(config.model, dtype=config.dtype)
   folder = config.model or getattr(model, "folder", None)
   tok_folder = config.tokenizer or folder
   if tokenizer is None:
     if not tok_folder:
-      raise ValueError("no tokenizer: set config.tokenizer or config.model")
+      raise ConfigError("no tokenizer: set config.tokenizer or config.model")
     tokenizer = load_tokenizer(tok_folder)
   model_name = config.model_name or (_folder_name(folder) if folder else "model")
   models, parents = {model_name: None}, {model_name: None}
@@ -60,7 +61,7 @@ def build_state(config, model=None, tokenizer=None, lora=None) -> ServerState:
   if lora is not None:
     adapter_name = config.adapter_name or (_folder_name(config.adapter) if config.adapter else f"{model_name}-lora")
     if adapter_name == model_name:
-      raise ValueError(f"the adapter and the base model would both be served as {model_name!r}; set "
+      raise ConfigError(f"the adapter and the base model would both be served as {model_name!r}; set "
                        "config.adapter_name or config.model_name")
     models[adapter_name], parents[adapter_name] = lora, model_name
   stop_ids = list(end_of_turn_ids(tokenizer))

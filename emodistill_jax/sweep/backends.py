@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from emodistill_jax.domains import spec
 from emodistill_jax.emotions import EMOTIONS
+from emodistill_jax.errors import ConfigError
 from emodistill_jax.negotiation.loop import Negotiation, ParserExtractor
 from emodistill_jax.negotiation.mediator import Mediator
 
@@ -18,7 +19,7 @@ def emotion_labels(config) -> tuple[str, ...]:
   labels = tuple(e.strip() for e in str(config.emotions).split(",") if e.strip())
   unknown = [e for e in labels if e not in EMOTIONS]
   if unknown:
-    raise ValueError(f"config.emotions: unknown label(s) {', '.join(unknown)}")
+    raise ConfigError(f"config.emotions: unknown label(s) {', '.join(unknown)}")
   return labels
 
 

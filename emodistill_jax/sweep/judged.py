@@ -7,6 +7,7 @@ import dataclasses
 import os
 from collections import defaultdict
 
+from emodistill_jax.errors import MissingInputError
 from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.signals import outcome_shaped_return, turn_advantages
 from emodistill_jax.sweep.judging import EPISODE_SCORES, TURN_SCORES
@@ -37,7 +38,7 @@ def load_judged_sweep(sweep_dir: str, judge_dir: str | None = None, drop_unparse
   episodes = load_episodes(sweep_dir)
   path = os.path.join(judge_dir, TURN_SCORES)
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: the sweep has no judge scores (run launchers.judge first)")
+    raise MissingInputError(f"{path}: the sweep has no judge scores (run launchers.judge first)")
   scores: dict[str, dict[int, int]] = defaultdict(dict)
   scenario_of = {}
   for r in read_records(path, repair=False):

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from emodistill_jax.agents.base import EpisodeContext
 from emodistill_jax.domains import load_scenarios
+from emodistill_jax.errors import MissingInputError
 from emodistill_jax.signals import episode_judge_advantages
 from emodistill_jax.sweep import backends
 from emodistill_jax.sweep.manifest import package_versions
@@ -37,7 +38,7 @@ def score_key(record: dict) -> str:
 def sweep_settings(sweep_dir: str) -> dict:
   path = os.path.join(sweep_dir, MANIFEST)
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: no sweep manifest; point config.sweep at a finished sweep workdir")
+    raise MissingInputError(f"{path}: no sweep manifest; point config.sweep at a finished sweep workdir")
   with open(path, encoding="utf-8") as f:
     return json.load(f)["config"]
 

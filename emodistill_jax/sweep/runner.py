@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from emodistill_jax.agents.base import EpisodeContext
 from emodistill_jax.domains import Scenario, load_scenarios
+from emodistill_jax.errors import ConfigError, MissingInputError
 from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
 from emodistill_jax.negotiation.records import SCHEMA_VERSION as EPISODE_SCHEMA
 from emodistill_jax.negotiation.records import Episode
@@ -47,7 +48,7 @@ def select_scenarios(config) -> list[Scenario]:
     scenarios = [s for s in scenarios if s.split == "train"]
   if config.num_scenarios is not None:
     if config.num_scenarios > len(scenarios):
-      raise ValueError(f"config.num_scenarios={config.num_scenarios} but only {len(scenarios)} "
+      raise ConfigError(f"config.num_scenarios={config.num_scenarios} but only {len(scenarios)} "
                        f"{'train ' if not config.allow_test else ''}scenarios exist for {config.domain}")
     scenarios = scenarios[:config.num_scenarios]
   return scenarios
@@ -57,7 +58,7 @@ def plan(scenarios: Sequence[Scenario], seeds_per_scenario: int, first_seed: int
          shard_index: int = 0) -> list[PlannedEpisode]:
   """Scenario-major order; shard k takes every num_shards-th episode starting at k."""
   if not 0 <= shard_index < num_shards:
-    raise ValueError(f"config.shard_index={shard_index} must be in [0, num_shards={num_shards})")
+    raise ConfigError(f"config.shard_index={shard_index} must be in [0, num_shards={num_shards})")
   full = [(s, first_seed + m) for s in scenarios for m in range(seeds_per_scenario)]
   mine = full[shard_index::num_shards]
   return [PlannedEpisode(i, s, seed) for i, (s, seed) in enumerate(mine)]
@@ -134,7 +135,7 @@ def merge_shards(workdir: str, config) -> str:
   planned episode must be present exactly once."""
   n = config.num_shards
   if n < 2:
-    raise ValueError("merge needs config.num_shards > 1 (the sharding the sweep used)")
+    raise ConfigError("merge needs config.num_shards > 1 (the sharding the sweep used)")
   full = plan(select_scenarios(config), config.seeds_per_scenario, config.first_seed)
   by_id = {}
   for k in range(n):
@@ -165,5 +166,5 @@ def load_episodes(path: str) -> list[Episode]:
   if os.path.isdir(path):
     path = os.path.join(path, "episodes.jsonl")
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: no episodes file (run the sweep first)")
+    raise MissingInputError(f"{path}: no episodes file (run the sweep first)")
   return [Episode.from_json(r, f"{path}:{i + 1}") for i, r in enumerate(read_records(path, repair=False))]

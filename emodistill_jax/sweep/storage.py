@@ -14,8 +14,10 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from emodistill_jax.errors import InputFileError
 
-class StorageError(ValueError):
+
+class StorageError(InputFileError):
   pass
 
 
