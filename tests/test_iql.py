@@ -48,16 +48,23 @@ def _config(steps, **kw):
   return c
 
 
-def _awr_closed_form(expectile=0.7, beta=3.0, n=28):
+def _awr_closed_form(norm, expectile=0.7, beta=3.0, n=28, max_weight=100.0):
   """pi(a*) for a one-step bandit: reward 1 for one action, 0 otherwise, uniform behaviour.
 
-  V is the expectile of Q under the behaviour: expectile (1/n)(1 - v) = (1 - expectile)((n-1)/n) v."""
+  V is the expectile of Q under the behaviour: expectile (1/n)(1 - v) = (1 - expectile)((n-1)/n) v. With
+  "standardize" the advantages 1 - v and -v are centred and divided by their std sqrt((1/n)(1 - 1/n)), and
+  the good action's weight reaches the cap."""
   v = expectile / (expectile + (1 - expectile) * (n - 1))
-  good, bad = math.exp(beta * (1 - v)), math.exp(-beta * v)
+  a_good, a_bad = 1 - v, -v
+  if norm == "standardize":
+    mean, std = 1 / n - v, math.sqrt((1 / n) * (1 - 1 / n))
+    a_good, a_bad = (a_good - mean) / std, (a_bad - mean) / std
+  good, bad = min(math.exp(beta * a_good), max_weight), min(math.exp(beta * a_bad), max_weight)
   return good / (good + (n - 1) * bad)
 
 
-def test_one_step_problem_matches_awr_closed_form():
+@pytest.mark.parametrize("norm, expected", [("none", 0.4265), ("standardize", 0.8684)])
+def test_one_step_problem_matches_awr_closed_form(norm, expected):
   rng = np.random.default_rng(0)
   n = 8192
   s_a, s_b = np.zeros(STATE_DIM, np.float32), np.zeros(STATE_DIM, np.float32)
@@ -68,11 +75,10 @@ def test_one_step_problem_matches_awr_closed_form():
   good = np.where(which == 0, EMOTIONS.index("gratitude"), EMOTIONS.index("anger"))
   data = dict(states=states, actions=actions, rewards=(actions == good).astype(np.float32),
               next_states=states, dones=np.ones(n, np.float32))
-  selector = train_selector(data, _config(3000, lr=1e-3))
+  selector = train_selector(data, _config(3000, lr=1e-3, advantage_norm=norm))
   p = selector.probs(np.stack([s_a, s_b]))
   assert [EMOTIONS[i] for i in p.argmax(-1)] == ["gratitude", "anger"]
-  expected = _awr_closed_form()
-  assert expected == pytest.approx(0.4265, abs=1e-3)
+  assert _awr_closed_form(norm) == pytest.approx(expected, abs=1e-4)
   assert p[0, EMOTIONS.index("gratitude")] == pytest.approx(expected, abs=0.06)
   assert p[1, EMOTIONS.index("anger")] == pytest.approx(expected, abs=0.06)
 
