@@ -4,7 +4,7 @@
 
     python -m launchers.pipeline --config=configs/pipeline.py --workdir=runs/pipeline_crad     # sandbox
     python -m launchers.pipeline --config=configs/pipeline.py:paper --config.model_path=/models/Qwen2.5-7B-Instruct \
-        --config.scenarios_path=../shared/data/emomas --workdir=runs/pipeline_crad_paper
+        --config.scenarios_path=/data/emomas --workdir=runs/pipeline_crad_paper
 
 `sandbox` (default) needs nothing and finishes in about 13 minutes on 2 quiet CPU cores (13 min 10 s measured;
 student pretraining 4 min, evaluation 4.6 min). `paper` wires the same chain to API models (EMODISTILL_BASE_URL /

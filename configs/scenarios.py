@@ -2,7 +2,7 @@
 
     python -m launchers.scenarios --config=configs/scenarios.py --config.domain=crad
     python -m launchers.scenarios --config=configs/scenarios.py --config.domain=all \
-        --config.path=../shared/data/emomas          # the EmoMAS CSVs (a folder or one .csv file)
+        --config.path=/data/emomas          # the EmoMAS CSVs (docs/data.md) (a folder or one .csv file)
 
 Needs nothing: with no `path` it uses the built-in seeded synthetic set (100 per domain). Produces
 `<workdir>/scenarios_<domain>.jsonl` and `<workdir>/scenarios_summary.json` in about a second.
