@@ -5,7 +5,7 @@
         --config.data.sweep=runs/sweep_crad_api --config.reference_adapter=runs/sft_crad_paper/adapter \
         --workdir=runs/jpo_crad_paper
 
-Offline PPO-clipped surrogate against a frozen reference with judge advantages (DESIGN.md section 11,
+Offline PPO-clipped surrogate against a frozen reference with judge advantages (docs/formulas.md,
 `distill.losses.jpo_loss`): rho = exp(mean response-token log-ratio), A~ = A if A > 0 else kappa A, clip eps 0.2,
 K3 anchor lambda 0.04, kappa 1. The policy adapter starts as a copy of the reference adapter.
 Variants: --config.reference=base is the IQL+JPO ablation (reference = the base model, the policy starts from a

@@ -1,5 +1,5 @@
 """The sandbox student for the crad domain (any domain with --config.domain=...): the "vanilla SLM" of
-DESIGN.md section 12 that the SFT, JPO and A-LoL stages adapt with LoRA in the sandbox.
+docs/sandbox.md that the SFT, JPO and A-LoL stages adapt with LoRA in the sandbox.
 
     python -m launchers.train --config=configs/student_crad.py:sandbox --workdir=runs/student_crad
 

@@ -1,4 +1,4 @@
-"""The 28-label emotion vocabulary and the emotion blocks of the focal prompt (DESIGN.md section 4).
+"""The 28-label emotion vocabulary and the emotion blocks of the focal prompt (docs/overview.md).
 
 An action of the emotion selector is an index into `EMOTIONS` (the GoEmotions order, neutral last at 27).
 Each label has an emotion block of three sentences built from one template, so that blocks differ only in

@@ -26,9 +26,12 @@ ADAPTER_STAGES = {"sft": "sft", "jpo": "jpo", "jpo_base": "jpo_base", "alol": "a
 class Pipeline:
   def __init__(self, config, workdir: str, echo=print):
     self.c, self.workdir, self.echo = config, os.path.abspath(workdir), echo
-    for value in config.values():  # one config.domain (e.g. --config.domain=...) drives every stage
-      if isinstance(value, config_dict.ConfigDict) and "domain" in value:
-        value.domain = config.domain
+    # one config.domain and one config.scenarios_path (e.g. --config.domain=...) drive every stage
+    for value in config.values():
+      if isinstance(value, config_dict.ConfigDict):
+        for key in ("domain", "scenarios_path"):
+          if key in value:
+            value[key] = config[key]
     os.makedirs(self.workdir, exist_ok=True)
 
   def path(self, *parts: str) -> str:

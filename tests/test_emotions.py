@@ -1,4 +1,4 @@
-"""The 28-label vocabulary, its emotion blocks and emotion-free mode (DESIGN.md section 4)."""
+"""The 28-label vocabulary, its emotion blocks and emotion-free mode (docs/overview.md)."""
 
 import re
 import statistics

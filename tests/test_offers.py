@@ -1,4 +1,4 @@
-"""Golden cases for the deterministic offer parser (DESIGN.md section 5).
+"""Golden cases for the deterministic offer parser (docs/overview.md).
 
 Every expected value is what a human reader would call the speaker's proposal, in the domain's unit
 (crad / hospital: days; disaster: minutes; student: minutes past 9 PM). None means the utterance makes

@@ -1,5 +1,5 @@
 """Rollouts through the OpenAI-compatible backend against the project's own server, offline
-(DESIGN.md sections 5-7): `run_sweep` with the sandbox teacher as focal agent and a served model as the
+(docs/overview.md): `run_sweep` with the sandbox teacher as focal agent and a served model as the
 counterparty ("api" kind, key from `EMODISTILL_API_KEYS`).
 
 - A tiny random model (`sweep.bench.make_counterparty_model`) served on 127.0.0.1: every planned episode

@@ -1,4 +1,4 @@
-"""Golden values for DESIGN.md section 8, worked by hand in both directions."""
+"""Golden values for docs/formulas.md, worked by hand in both directions."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""One async protocol for every role in a negotiation (DESIGN.md sections 5 and 6).
+"""One async protocol for every role in a negotiation (docs/overview.md and docs/real_models.md).
 
 Every call gets the `EpisodeContext` (scenario, seed, ids) and the messages so far, and nothing else:
 agents keep no hidden per-episode state, so an episode is a pure function of its context and the

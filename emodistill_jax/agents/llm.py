@@ -1,4 +1,4 @@
-"""LLM-backed agents: the four roles of `agents/base.py` on a chat backend (DESIGN.md sections 5 and 6).
+"""LLM-backed agents: the four roles of `agents/base.py` on a chat backend (docs/overview.md and docs/real_models.md).
 
 Each agent builds its role's prompt from `emodistill_jax.prompts`, calls `backend.complete(..., role=...)`
 (the role names the usage counters: "focal", "counterparty", "judge", "extractor") and reads the answer.

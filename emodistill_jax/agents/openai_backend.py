@@ -1,4 +1,4 @@
-"""An OpenAI-compatible chat backend over the `openai` package's async client (DESIGN.md section 6).
+"""An OpenAI-compatible chat backend over the `openai` package's async client (docs/real_models.md).
 
 One `ChatBackend` talks to one endpoint and model (OpenAI, DashScope/Qwen, vLLM, Ollama, the project's own
 server) for every LLM role. Choices:

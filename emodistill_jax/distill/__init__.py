@@ -1,4 +1,4 @@
-"""Expression distillation (DESIGN.md section 11): per-turn examples from a judged sweep, and the SFT, JPO and
+"""Expression distillation (docs/formulas.md): per-turn examples from a judged sweep, and the SFT, JPO and
 A-LoL losses."""
 
 from emodistill_jax.distill.data import (ADVANTAGES, SIGNALS, SUBSETS, Batches, Examples, TokenizedSet, TurnExample,

@@ -1,4 +1,4 @@
-"""Expression-stage data (DESIGN.md sections 8 and 11): judged sweep -> per-turn examples -> selection ->
+"""Expression-stage data (docs/formulas.md): judged sweep -> per-turn examples -> selection ->
 tokenized length buckets -> deterministic, resumable batches.
 
 One `TurnExample` per focal turn: the focal prompt for that turn (`prompts.focal_messages` on the transcript

@@ -1,4 +1,4 @@
-"""Losses of the expression stage (DESIGN.md section 11): SFT, JPO and A-LoL, as pure jit-able jnp functions.
+"""Losses of the expression stage (docs/formulas.md): SFT, JPO and A-LoL, as pure jit-able jnp functions.
 
 Conventions shared by all three:
 - `logp`, `ref_logp`, `mask` are [B, T] and aligned with `input_ids`: position t holds log p(input_ids[:, t] | <t)
@@ -9,7 +9,7 @@ Conventions shared by all three:
 - `ref_logp` is a constant: it is wrapped in `stop_gradient` inside.
 - Every loss returns (loss, aux) with aux a dict of float32 scalars for the metrics log.
 
-JPO is the paper's objective as written in DESIGN.md sections 11 and 14, with no deviation:
+JPO as implemented (docs/formulas.md; the sequence-mean ratio is this project's default, see there):
   rho_i = exp(mean_{t in response_i} (logp - ref_logp))            (ratio="sequence", the default)
   A~_i  = A_i if A_i > 0 else kappa A_i
   loss  = -mean_i min(rho_i A~_i, clip(rho_i, 1 - eps, 1 + eps) A~_i) + lambda mean_i K3_i

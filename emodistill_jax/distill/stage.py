@@ -1,4 +1,4 @@
-"""The expression stages of the pipeline (DESIGN.md sections 11-12): `run_distill(config, workdir)` for
+"""The expression stages of the pipeline (docs/formulas.md and docs/sandbox.md): `run_distill(config, workdir)` for
 config.stage in "student" | "sft" | "jpo" | "alol".
 
 - student: judged sweep -> BPE tokenizer + tiny Qwen2 pretrained from scratch -> <workdir>/student (HF folder).

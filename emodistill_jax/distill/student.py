@@ -1,4 +1,4 @@
-"""The sandbox student (DESIGN.md section 12): the "vanilla SLM" that LoRA SFT / JPO / A-LoL adapt in the sandbox.
+"""The sandbox student (docs/sandbox.md): the "vanilla SLM" that LoRA SFT / JPO / A-LoL adapt in the sandbox.
 
 `build_student(settings, sweep_dir, folder)`:
 1. a byte-level BPE tokenizer (Qwen2's pre-tokenizer, ChatML special tokens and template; `lm.build_bpe_tokenizer`)

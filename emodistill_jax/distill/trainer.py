@@ -1,4 +1,4 @@
-"""LoRA trainer for SFT, JPO and A-LoL (DESIGN.md sections 10-11): one jitted, sharded step, resumable orbax
+"""LoRA trainer for SFT, JPO and A-LoL (docs/formulas.md): one jitted, sharded step, resumable orbax
 checkpoints, a metrics log and a stability summary.
 
 Choices:

@@ -1,5 +1,5 @@
-"""Domain adapters: one raw scenario row (column -> cell text) -> `Scenario`, exactly as DESIGN.md
-section 3 specifies the anchor x0, the target xstar and every imputation.
+"""Domain adapters: one raw scenario row (column -> cell text) -> `Scenario`, exactly as docs/data.md
+specifies the anchor x0, the target xstar and every imputation.
 
 The same adapters serve the EmoMAS CSVs and the synthetic generators (which emit rows with the same
 columns), so both paths share one definition of every value.
@@ -62,7 +62,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-# The prompt fields of each domain (DESIGN.md section 3: "the text fields its prompts use").
+# The prompt fields of each domain (docs/data.md: "the text fields its prompts use").
 FIELDS = {domain: tuple(key for _, key in cols) for domain, cols in COLUMNS.items()}
 
 _FIRST_INT = re.compile(r"\d+")

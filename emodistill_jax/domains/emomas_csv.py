@@ -64,7 +64,7 @@ DATE = Kind("date", _matches(r"\d{4}-\d{2}-\d{2}([ T][\d:.]+)?"), False)
 URGENCY = Kind("Low/Medium/High", _matches(r"Low|Medium|High"), False)
 YES_NO = Kind("Yes/No", _matches(r"Yes|No"), False)
 EXPERIENCE = Kind("experience level", _matches(r"(Senior|Junior|Mid[- ]?level|Consultant|Fellow)\b.*"), True)
-# Minutes that may be a word: "Variable" (DESIGN.md: first integer, else the fallback value).
+# Minutes that may be a word: "Variable" (docs/data.md: first integer, else the fallback value).
 MINUTES = Kind("minutes", _matches(r"\d+.*|Variable|Unknown|N/?A"), False)
 DAYS_OR_NA = Kind("days or N/A", _matches(rf"{_NUM}|N/?A\b.*"), False)
 BEDTIME = Kind("bedtime", _matches(rf"({_CLOCK}|N/?A\b).*"), True)

@@ -1,4 +1,4 @@
-"""`load_scenarios`: one entry point for every scenario source (DESIGN.md section 14)."""
+"""`load_scenarios`: one entry point for every scenario source (docs/overview.md)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from emodistill_jax.errors import InputFileError
 
 SCHEMA_VERSION = 1
 SPLITS = ("train", "test")
-TRAIN_ROWS = 80  # first 80 rows in file order train, the rest test (DESIGN.md section 3)
+TRAIN_ROWS = 80  # first 80 rows in file order train, the rest test (docs/data.md)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Scenario:
 
   @property
   def gap(self) -> float:
-    """d = max(1, |xstar - x0|), the normaliser of every signal (DESIGN.md section 8)."""
+    """d = max(1, |xstar - x0|), the normaliser of every signal (docs/formulas.md)."""
     return max(1.0, abs(self.xstar - self.x0))
 
   def to_json(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Every domain negotiates one scalar. The focal agent's target `xstar` and the counterparty's opening
 anchor `x0` are in the domain's unit; the direction `sign(xstar - x0)` says which way the focal agent
-pushes. The student domain counts minutes past 9 PM (DESIGN.md section 3): the original code mixed hours
+pushes. The student domain counts minutes past 9 PM (docs/data.md): the original code mixed hours
 and minutes there, which made every student scenario agree at turn one.
 """
 

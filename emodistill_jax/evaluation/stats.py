@@ -61,7 +61,7 @@ def method_metrics(episodes: Iterable[Episode | Mapping[str, Any]], samples: int
 
 def episode_value(e: Episode, value: str | Callable[[Episode], float] = "utility") -> float:
   """One episode's score: "utility" (savings, failures 0), "savings", "success" (0/1), "rounds",
-  "reward" (R(tau) of DESIGN.md section 8), or any function of the episode."""
+  "reward" (R(tau) of docs/formulas.md), or any function of the episode."""
   if callable(value):
     return float(value(e))
   if value == "utility":
@@ -217,7 +217,7 @@ def emotion_study(per_scenario: Mapping[str, Mapping[str, float]], baseline: str
 
 
 # ---------------------------------------------------------------------------------------------
-# The kappa sweep (asymmetric JPO advantage, DESIGN.md section 11)
+# The kappa sweep (asymmetric JPO advantage, docs/formulas.md)
 
 KAPPA_KEYS = ("episodes", "success", "success_ci_low", "success_ci_high", "outcomes", "outcomes_std",
               "utility", "utility_std", "utility_ci_low", "utility_ci_high", "rounds", "rounds_std")

@@ -69,7 +69,7 @@ def tournament(focals: dict[str, tuple[Method, Components]], counterparties: dic
 
 
 # ---------------------------------------------------------------------------------------------
-# The kappa sweep (asymmetric JPO advantage, DESIGN.md section 11)
+# The kappa sweep (asymmetric JPO advantage, docs/formulas.md)
 
 
 def kappa_folder(kappa: float) -> str:

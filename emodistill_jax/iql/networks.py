@@ -1,4 +1,4 @@
-"""IQL networks (DESIGN.md section 9): trunks of Linear-ReLU-LayerNorm x2 (hidden 256); a dueling Q
+"""IQL networks (docs/formulas.md): trunks of Linear-ReLU-LayerNorm x2 (hidden 256); a dueling Q
 (value and advantage heads of width 128, Q = V + A - mean A), optionally twin with the minimum taken;
 a state value V; a categorical policy over the 28 emotions. Inference needs only `Policy`."""
 

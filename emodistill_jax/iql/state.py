@@ -1,4 +1,4 @@
-"""The selector's dialogue state: 10 sign-aware features (DESIGN.md section 9).
+"""The selector's dialogue state: 10 sign-aware features (docs/formulas.md).
 
 The state before focal turn t (1-based) reads the messages so far: the focal offers f_1..f_{t-1} and
 the counterparty offers c_1..c_{t-1} (c_k in the reply after focal turn k), with f_0 = xstar and

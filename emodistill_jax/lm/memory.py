@@ -10,7 +10,7 @@ generated-code bytes (XLA:CPU reports 0 there; a GPU build has some tens of MB).
 size is allocated: the Qwen2.5-7B plan runs on a laptop, one full 28-layer compile taking 1-3 min on
 2 cores. Every layer is compiled (no extrapolation).
 
-The step (`make_step`), as the JPO trainer runs it (DESIGN.md section 11):
+The step (`make_step`), as the JPO trainer runs it (docs/formulas.md):
 - one frozen base pytree (bf16) serves both passes. The reference pass (base + reference LoRA,
   deterministic) runs first, outside `jax.grad`, so none of its activations are kept; an
   optimization barrier stops XLA from interleaving it with the policy pass;

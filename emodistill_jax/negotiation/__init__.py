@@ -1,4 +1,4 @@
-"""Dialogue records, the deterministic offer parser and the mediator (DESIGN.md section 5)."""
+"""Dialogue records, the deterministic offer parser and the mediator (docs/overview.md)."""
 
 from emodistill_jax.negotiation.mediator import Decision, Mediator
 from emodistill_jax.negotiation.offers import extract_offer, is_acceptance, is_walkaway

@@ -1,4 +1,4 @@
-"""The deterministic mediator of DESIGN.md section 5.
+"""The deterministic mediator of docs/overview.md.
 
 After every message it decides: "accepted" when the latest focal and counterparty offers are within
 the tolerance (final value = their mean) or when the speaker explicitly accepts the other side's

@@ -1,4 +1,4 @@
-"""Deterministic offer extraction (DESIGN.md section 5): the number that states a proposal.
+"""Deterministic offer extraction (docs/overview.md): the number that states a proposal.
 
 `extract_offer(text, domain)` returns that number in the domain's unit, or None when the utterance
 makes no offer; `is_acceptance` and `is_walkaway` read explicit acceptance and walking away. No model

@@ -1,6 +1,6 @@
 """Pieces every prompt shares: block headers, role titles, transcripts, units and direction words.
 
-Directions come from the scenario (`sign(xstar - x0)`, DESIGN.md section 3), not from a per-domain
+Directions come from the scenario (`sign(xstar - x0)`, docs/data.md), not from a per-domain
 constant, so that every prompt stays sign-aware; the domain's usual direction is only the fallback for a
 scenario whose target equals its anchor.
 """

@@ -13,14 +13,16 @@ import re
 from collections.abc import Callable
 
 from emodistill_jax.domains.scenario import Scenario
+from emodistill_jax.errors import InputFileError
 from emodistill_jax.prompts.common import CONTEXT_HEADER, block
 
 _QUOTES = "\"'“”‘’"
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T]")
 
 
-class MissingFieldError(ValueError, KeyError):
-  """A scenario lacks a field its domain's prompt needs (a ValueError that `except KeyError` also catches)."""
+class MissingFieldError(InputFileError, KeyError):
+  """A scenario lacks a field its domain's prompt needs (a user's input error, a ValueError that
+  `except KeyError` also catches)."""
 
   def __init__(self, scenario_id: str, field: str):
     super().__init__(f"scenario {scenario_id}: field {field!r} is missing from scenario.fields")

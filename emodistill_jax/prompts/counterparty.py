@@ -2,7 +2,7 @@
 
 The counterparty holds the anchor `x0` and prefers the opposite direction; it reads the same scenario
 context but not the focal target. It speaks neutrally unless an emotion is given. Its rules ask for
-explicit acceptance and explicit walking away, the two signals the mediator reads (DESIGN.md section 5).
+explicit acceptance and explicit walking away, the two signals the mediator reads (docs/overview.md).
 Chat split as in the focal prompt: system = rules + role, user = context + transcript + style + cue.
 """
 

@@ -1,5 +1,5 @@
 """The optional LLM offer extractor (run at temperature 0), the fallback when the deterministic parser
-finds no offer (DESIGN.md section 5).
+finds no offer (docs/overview.md).
 
 The answer is `OFFER: <value>` or `OFFER: NONE`. Student bedtimes are asked for as a clock time
 (`OFFER: 10:30 PM`), which a model states more reliably than minute arithmetic; `parse_extractor_answer`

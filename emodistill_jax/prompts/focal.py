@@ -1,4 +1,4 @@
-"""The focal negotiator's prompt (DESIGN.md section 5): rules, role, scenario context, transcript, the
+"""The focal negotiator's prompt (docs/overview.md): rules, role, scenario context, transcript, the
 style block (emotion block or neutral line), then the response cue.
 
 Split into chat messages: the system message holds what stays fixed for the whole episode (rules and

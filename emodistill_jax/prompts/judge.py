@@ -2,7 +2,7 @@
 
 The original code sent the judge one flat prompt with a rubric that did not follow each domain's metric;
 here the rubric is a real system message and is aligned with the focal target in the scenario's own
-direction (DESIGN.md section 13): crad rewards pushing the repayment period DOWN, disaster and hospital
+direction (docs/formulas.md): crad rewards pushing the repayment period DOWN, disaster and hospital
 reward pushing the time UP, student rewards an EARLIER bedtime. The answer format is exactly `SCORE: N`,
 read by `parse_score`.
 """

@@ -1,4 +1,4 @@
-"""Learning signals and evaluation aggregates of DESIGN.md section 8, sign-aware for all domains."""
+"""Learning signals and evaluation aggregates of docs/formulas.md, sign-aware for all domains."""
 
 from emodistill_jax.signals.advantages import episode_judge_advantages, turn_advantages, zscore
 from emodistill_jax.signals.metrics import aggregate, bootstrap_ci, wilson_ci

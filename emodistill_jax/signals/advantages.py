@@ -1,4 +1,4 @@
-"""Judge advantages: per-scenario z-scores of turn scores or of episode means (DESIGN.md section 8)."""
+"""Judge advantages: per-scenario z-scores of turn scores or of episode means (docs/formulas.md)."""
 
 from __future__ import annotations
 

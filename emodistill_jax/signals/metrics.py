@@ -1,7 +1,7 @@
 """Episode aggregates (Success, Outcomes, Utility, Rounds) and their confidence intervals.
 
 Outcomes = mean savings over successful episodes; Utility = mean savings over all episodes with
-failures counted 0 (the original code did not compute Utility, DESIGN.md section 13); Rounds = mean
+failures counted 0 (the original code did not compute Utility, docs/formulas.md); Rounds = mean
 messages per episode.
 """
 

@@ -1,9 +1,9 @@
 """Outcome-shaped return R(tau), its per-turn terms, savings and the hybrid demonstration score.
 
-Sign-aware for every domain (DESIGN.md section 8): with g = xstar - x0, s = sign(g) and d = max(1, |g|),
+Sign-aware for every domain (docs/formulas.md): with g = xstar - x0, s = sign(g) and d = max(1, |g|),
 a counterparty move toward the focal target is a concession and a focal move away from its own
 target a retreat, whichever way the domain's numbers run. The original code assumed "smaller is
-better" in some places; this is one of the deliberate differences of DESIGN.md section 13.
+better" in some places; this is one of the deliberate differences of docs/formulas.md.
 """
 
 from __future__ import annotations

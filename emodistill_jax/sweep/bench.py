@@ -1,4 +1,4 @@
-"""Sweep throughput benchmarks (DESIGN.md sections 6 and 12).
+"""Sweep throughput benchmarks (docs/real_models.md and docs/sandbox.md).
 
     python -m emodistill_jax.sweep.bench sandbox [--num_scenarios=80 --seeds=100 --domain=crad]
     python -m emodistill_jax.sweep.bench api [--latency_ms=200 --concurrency=32 --episodes=256]

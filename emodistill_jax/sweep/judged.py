@@ -1,5 +1,5 @@
 """A judged sweep in memory: episodes, turn scores, and the judge advantages derived from them
-(DESIGN.md section 8), keyed by episode id. Used by the IQL transitions and the SFT/JPO examples."""
+(docs/formulas.md), keyed by episode id. Used by the IQL transitions and the SFT/JPO examples."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sandbox (DESIGN.md section 12): deterministic, seeded stand-ins for the API models.
+"""The sandbox (docs/sandbox.md): deterministic, seeded stand-ins for the API models.
 
 A counterparty with a hidden per-domain emotion-efficacy table, a phrase-bank teacher with controlled
 flaws, a rubric judge and simple selectors; all follow the async protocol of `agents.base` and are

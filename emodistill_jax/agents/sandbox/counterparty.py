@@ -1,4 +1,4 @@
-"""The sandbox counterparty: a seeded, rule-based opponent that reads the focal text (DESIGN.md section 12).
+"""The sandbox counterparty: a seeded, rule-based opponent that reads the focal text (docs/sandbox.md).
 
 State is never stored: every reply replays the focal messages so far (their `offer`, already extracted
 by the loop's parser, and their text), so a reply is a pure function of (ctx, messages). Dynamics, in

@@ -1,10 +1,10 @@
-"""The sandbox judge: a deterministic 1-10 rubric on the parsed focal utterance (DESIGN.md section 12).
+"""The sandbox judge: a deterministic 1-10 rubric on the parsed focal utterance (docs/sandbox.md).
 
 It sees what an LLM judge sees (the scenario and the transcript up to and including the scored message,
 with the loop's extracted offers) and never the hidden efficacy table, so judge scores and the truth are
 independent signals. In positions (0 = x0, 1 = the focal target, see `values`), with p the message's
 offer, p_c the counterparty's latest offer (0 before it speaks) and p_prev the focal side's previous
-realistic offer (1 at turn one, as f_0 = xstar in DESIGN.md section 8):
+realistic offer (1 at turn one, as f_0 = xstar in docs/formulas.md):
 
 - Flaws cap the score: a repeated message 1; no concrete number 2; an unrealistic demand 2; capitulation
   (within the mediator's tolerance of the counterparty's offer, or keeping under 5% of the room between

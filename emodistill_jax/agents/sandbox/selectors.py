@@ -26,7 +26,7 @@ def _one_hot(label: str) -> tuple[float, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class UniformSelector:
-  """A uniform draw over `labels` at every focal turn (the sweep's policy, DESIGN.md section 1)."""
+  """A uniform draw over `labels` at every focal turn (the sweep's policy, docs/overview.md)."""
   labels: tuple[str, ...] = EMOTIONS
 
   def __post_init__(self):

@@ -15,7 +15,7 @@ g_t = min(1, step * (t - 1) * jitter), jitter in [0.8, 1.2]; so turn 1 asks for 
 teacher gives way toward the counterparty over about eight turns. It never asks for more than its
 previous realistic offer.
 
-Controlled flaws, one draw per turn at configurable rates (DESIGN.md section 12), so that the judge and
+Controlled flaws, one draw per turn at configurable rates (docs/sandbox.md), so that the judge and
 JPO have something to separate: no number (a vague push), repetition (the previous message verbatim),
 capitulation (the counterparty's latest offer; none at turns 1-2, half the rate at turn 3, then the
 full rate, as giving in grows with the length of the talks), unrealistic anchor
