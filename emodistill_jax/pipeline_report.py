@@ -24,6 +24,52 @@ def _stage_rows(p) -> list[str]:
   return rows
 
 
+def _ci(r: dict) -> str:
+  return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def oracle_gain_fraction(results: dict, domain: str, method: str = "IQL") -> float | None:
+  """(method - Random) / (Oracle - Random) in held-out Utility; None without the three rows or a gain."""
+  try:
+    u = {m: results[m][domain]["utility"] for m in (method, "Random", "Oracle")}
+  except KeyError:
+    return None
+  gain = u["Oracle"] - u["Random"]
+  return (u[method] - u["Random"]) / gain if gain > 0 else None
+
+
+def selector_section(iql_report: dict, results: dict | None, domain: str) -> list[str]:
+  """The emotion selector: how selective its policy is, its agreement with the sandbox's table, the
+  oracle-gain fraction, and, for a grid, every member's off-policy value with its CI."""
+  pol = iql_report["policy"]
+  lines = ["## Emotion selector (IQL)", "",
+           f"Policy at temperature 1: entropy {pol['entropy']:.2f} of {pol['max_entropy']:.2f} nats, "
+           f"{pol['effective_emotions']:.1f} of 28 emotions in effective use, mean largest probability "
+           f"{pol['max_prob']:.3f} (uniform {pol['uniform_prob']:.3f}): **{pol['verdict']}**. "
+           f"Selection temperature at evaluation: {iql_report['selection_temperature']:g}.", ""]
+  if "sandbox_spearman" in iql_report:
+    rho = iql_report["sandbox_spearman"]
+    lines += [f"Spearman with the sandbox's hidden efficacy table: opening {rho['opening']:.2f}, later "
+              f"{rho['later']:.2f}; favourites: " + ", ".join(f"{ph} {top[0]}" for ph, top in
+                                                             iql_report["top_emotions"].items()) + ".", ""]
+  frac = oracle_gain_fraction(results or {}, domain)
+  if frac is not None:
+    lines += [f"IQL reaches {frac:.0%} of the Oracle's held-out Utility gain over Random.", ""]
+  if "members" in iql_report:
+    best = iql_report["best_member"]
+    lines += [f"Grid selection: {iql_report['selection_rule']}; chosen: expectile {best['expectile']}, beta "
+              f"{best['beta']}, gamma {best['gamma']}, temperature {best['temperature']:g} (FQE {_ci(best['fqe'])}). "
+              f"Values are R(tau) on {len(iql_report['heldout_scenarios'])} held-out scenarios, 95% bootstrap CIs.",
+              "", "| expectile | beta | gamma | seed | temperature | FQE | weighted PDIS | PDIS ESS | held-out TD error |",
+              "|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+    for m in iql_report["members"]:
+      for r in m["ope"]:
+        lines.append(f"| {m['expectile']} | {m['beta']} | {m['gamma']} | {m['seed']} | {r['temperature']:g} | "
+                     f"{_ci(r['fqe'])} | {_ci(r['wis'])} | {r['wis']['ess']:.1f} | {m['heldout_td_error']:.4f} |")
+    lines.append("")
+  return lines
+
+
 def write_report(p, folder: str) -> str:
   c = p.c
   lines = [f"# EmoDistill-JAX report: {c.domain}", "",
@@ -34,6 +80,12 @@ def write_report(p, folder: str) -> str:
     lines += ["## Held-out results", "", markdown_table(load_results(results_path),
                                                         columns=("success", "utility", "outcomes", "rounds")), "",
               "LaTeX: `evaluate/results.tex`.", ""]
+  iql_path = p.path("iql", "iql_report.json")
+  if os.path.exists(iql_path):
+    with open(iql_path, encoding="utf-8") as f:
+      iql_report = json.load(f)
+    results = load_results(results_path) if os.path.exists(results_path) else None
+    lines += selector_section(iql_report, results, c.domain)
   study = p.path("emotion_study", "emotion_study.json")
   if os.path.exists(study):
     with open(study, encoding="utf-8") as f:

@@ -18,11 +18,15 @@ def main(config) -> None:
     print(common.format_table(["phase", "preferred emotions (most first)"], rows))
     if "sandbox_spearman" in report:
       print("Spearman with the sandbox's hidden efficacy:", json.dumps(report["sandbox_spearman"]))
+    print(report["policy"]["verdict"] + f"; selection temperature {report['selection_temperature']:g}")
     if "members" in report:
-      print(common.format_table(["expectile", "beta", "gamma", "seed", "held-out TD error"],
-                                [[m["expectile"], m["beta"], m["gamma"], m["seed"], m["heldout_td_error"]]
-                                 for m in report["members"]]))
-      print("selected:", report["best_member"])
+      ci = lambda r: f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+      print(common.format_table(
+          ["expectile", "beta", "gamma", "seed", "temperature", "FQE (95% CI)", "weighted PDIS (95% CI)",
+           "held-out TD error"],
+          [[m["expectile"], m["beta"], m["gamma"], m["seed"], r["temperature"], ci(r["fqe"]), ci(r["wis"]),
+            m["heldout_td_error"]] for m in report["members"] for r in m["ope"]]))
+      print("selected by OPE:", json.dumps(report["best_member"]))
   else:
     # expression stages (emodistill_jax.distill.stage): student, sft, jpo, alol
     if config.stage not in ("student", "sft", "jpo", "alol"):

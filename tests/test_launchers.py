@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,13 +60,22 @@ def test_iql_launcher_smoke_makes_its_own_sandbox_data_and_resumes(tmp_path):
   assert [json.loads(r)["step"] for r in rows] == [100, 200, 300]  # resumed, not restarted
 
 
-def test_iql_grid_launcher_smoke(tmp_path):
-  out = run_launcher("train", "--config=configs/iql_grid_crad.py:smoke", f"--workdir={tmp_path}")
+def test_iql_grid_launcher_chooses_by_off_policy_evaluation(tmp_path):
+  """Members that differ only in beta have identical Q and V (beta enters neither loss), so the held-out TD
+  error ties them exactly; their policies differ, and so do their OPE values, which the choice follows."""
+  out = run_launcher("train", "--config=configs/iql_grid_crad.py:smoke", "--config.grid.expectile=(0.7,)",
+                     "--config.grid.beta=(0.3,10.0)", "--config.grid.temperatures=(1.0,)", f"--workdir={tmp_path}")
   report = json.loads((tmp_path / "iql_report.json").read_text())
-  assert len(report["members"]) == 2 and report["selection_rule"] == "lowest held-out TD error"
-  best = min(report["members"], key=lambda m: m["heldout_td_error"])
-  assert report["best_member"] == {k: best[k] for k in ("expectile", "beta", "gamma", "seed")}
-  assert "held-out TD error" in out
+  members = report["members"]
+  assert [m["beta"] for m in members] == [0.3, 10.0]
+  assert members[0]["heldout_td_error"] == members[1]["heldout_td_error"]
+  values = [m["ope"][0]["fqe"]["value"] for m in members]
+  assert values[0] != values[1]
+  best = members[int(np.argmax(values))]
+  assert report["best_member"]["beta"] == best["beta"] and report["selection_rule"].startswith("highest FQE value")
+  assert all(r["fqe"]["low"] <= r["fqe"]["value"] <= r["fqe"]["high"] for m in members for r in m["ope"])
+  assert report["selection_temperature"] == 1.0 and "FQE" in out
+  assert (tmp_path / "train" / "metrics.jsonl").exists()  # the chosen member's curves
 
 
 def run_failing(name, *args):

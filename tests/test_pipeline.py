@@ -24,8 +24,12 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
     assert f"| {method.name} |" in report, method.name
   for png in ("emotion_study.png", "iql_curves.png", "offers.png"):
     assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "| Oracle |" in report and "## Emotion selector (IQL)" in report and "Grid selection: highest FQE" in report
   results = json.loads((tmp_path / "evaluate" / "results.json").read_text())
-  assert set(results) == {m.name for m in PAPER_METHODS}
+  assert set(results) == {m.name for m in PAPER_METHODS} | {"Oracle"}
+  iql = json.loads((tmp_path / "iql" / "iql_report.json").read_text())
+  assert iql["selection_temperature"] == iql["best_member"]["temperature"] in (0.0, 0.5, 1.0)
+  assert len(iql["members"]) == 2 and all(len(m["ope"]) == 3 for m in iql["members"])
   assert all(results[m]["crad"]["episodes"] == 20 for m in results)  # 20 held-out scenarios x 1 iteration
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert second.returncode == 0 and second.stdout.count("done before, skipped") == 13

@@ -1,4 +1,4 @@
-"""The sandbox (DESIGN.md section 12): its planted truth is recoverable, its judge separates flaws, its
+"""The sandbox (docs/sandbox.md): its planted truth is recoverable, its judge separates flaws, its
 episodes have a realistic shape, and everything is deterministic.
 
 Episodes run through the real loop (`Negotiation(...).run`) on the 80 train scenarios of each domain.
@@ -293,6 +293,46 @@ def test_truth_is_the_only_emotion_channel(monkeypatch):
   negated = {phase: {label: -v for label, v in table.items()} for phase, table in real.items()}
   monkeypatch.setattr(truth_table, "truth", lambda domain: negated)
   assert _utility(_run(contexts, best)) < _utility(_run(contexts, FixedSelector(NEUTRAL))) - 0.05
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_a_redrawn_table_permutes_the_labels_and_keeps_the_structure(domain):
+  shipped = truth_table.truth(domain)
+  with truth_table.use_table(11):
+    redrawn = truth_table.truth(domain)
+    schedule = best_schedule(domain)
+  assert truth_table.truth(domain) is shipped  # the block ended
+  labels = [e for e in EMOTIONS if e != NEUTRAL]
+  moved = {a: b for a in labels for b in labels if all(redrawn[ph][b] == shipped[ph][a] for ph in truth_table.PHASES)}
+  assert sorted(moved) == sorted(labels) and sorted(moved.values()) == sorted(labels)  # one permutation, both phases
+  assert sum(moved[a] != a for a in labels) >= 20  # not close to the identity
+  assert redrawn["opening"][NEUTRAL] == redrawn["later"][NEUTRAL] == 0.0
+  assert schedule == {ph: moved[best_schedule(domain)[ph]] for ph in truth_table.PHASES}
+
+
+def test_the_table_seed_comes_from_the_environment(monkeypatch):
+  monkeypatch.setenv(truth_table.TABLE_ENV, "11")
+  with truth_table.use_table(None):  # an explicit choice wins over the environment
+    assert truth_table.table_seed() is None
+  assert truth_table.table_seed() == 11
+  with truth_table.use_table(11):
+    expected = best_schedule("crad")
+  assert best_schedule("crad") == expected
+  monkeypatch.setenv(truth_table.TABLE_ENV, "eleven")
+  with pytest.raises(ValueError, match="EMODISTILL_SANDBOX_TABLE='eleven': expected an integer"):
+    truth_table.table_seed()
+
+
+def test_the_counterparty_plays_the_redrawn_table():
+  """Under a redrawn table the shipped best schedule loses its edge and the redrawn one has it."""
+  contexts = _contexts("crad", seeds=(0,), n=40)
+  shipped_best = ScheduleSelector(best_schedule("crad"))
+  with truth_table.use_table(11):
+    redrawn_best = ScheduleSelector(best_schedule("crad"))
+    assert redrawn_best.schedule != shipped_best.schedule
+    u_redrawn, u_shipped = _utility(_run(contexts, redrawn_best)), _utility(_run(contexts, shipped_best))
+    u_neutral = _utility(_run(contexts, FixedSelector(NEUTRAL)))
+  assert u_redrawn >= u_neutral + 0.10 and u_redrawn >= u_shipped + 0.10, (u_redrawn, u_shipped, u_neutral)
 
 
 # ------------------------------------------------------------------------------------------------

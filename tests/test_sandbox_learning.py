@@ -1,14 +1,24 @@
-"""Learning checks against the sandbox's planted truth: the IQL selector learns the hidden efficacy
-table from a uniformly random sweep and beats uniform random on held-out scenarios, and the
-per-emotion prompting study ranks emotions like the table."""
+"""Learning checks against the sandbox's planted truth, under the shipped efficacy table and under redrawn
+ones (seeded permutations the code was never tuned to), in all four domains: the IQL selector trained on a
+uniformly random sweep recovers the table (Spearman per phase, favourite among the table's top 3) and beats
+uniform random on held-out scenarios; the per-emotion prompting study ranks emotions like the table.
+
+Sizes: 80 train scenarios x 25 seeds per (domain, table), the sandbox preset's IQL (dense outcome reward,
+standardized advantages, beta 3) at 3,000 updates and hidden 64, greedy selection (temperature 0) in the
+held-out comparison. Measured at this data size with 5,000 updates and hidden 128: Spearman 0.64-0.89,
+favourites at table rank 1-3, IQL +0.075 to +0.109 Utility over Random. At this test's size a favourite has
+been seen at rank 7 once (student, table 11: the four helpful labels sit within 0.25-0.9 and the later phase is
+learned from fewer distinct turns), so the test asks for the top 5 and Spearman >= 0.55; the README's table
+holds the full-size numbers."""
+
+import functools
 
 import numpy as np
 import pytest
 
 from configs import iql_crad
-from emodistill_jax.agents.sandbox import mean_efficacy
+from emodistill_jax.agents.sandbox import mean_efficacy, truth_table
 from emodistill_jax.domains import load_scenarios
-from emodistill_jax.emotions import EMOTIONS
 from emodistill_jax.evaluation import Components, by_name, emotion_prompting_study, emotion_study, paired_t, run_method
 from emodistill_jax.evaluation.stats import per_scenario_means, spearman
 from emodistill_jax.iql import build_transitions, train_selector
@@ -17,46 +27,63 @@ from emodistill_jax.sweep.judged import load_judged_sweep
 
 pytestmark = pytest.mark.slow
 
+# (domain, table seed): None is the shipped table; the seeds redraw it
+CASES = [("crad", None), ("crad", 7), ("disaster", 3), ("hospital", 5), ("student", 11)]
+
+
+@functools.cache
+def trained(domain: str, table: int | None, root: str):
+  with truth_table.use_table(table):
+    c = iql_crad.get_config("sandbox")
+    c.progress, c.domain, c.data.sandbox_seeds = False, domain, 25
+    judged = load_judged_sweep(ensure_sandbox_sweep(c, f"{root}/{domain}_{table}"))
+    ts = build_transitions(judged.episodes, c.iql_reward, c.iql_placement)
+    c.iql.update({"steps": 3000, "updates_per_call": 1000, "hidden_dim": 64, "head_dim": 32})
+    selector = train_selector(ts.arrays(), c.iql)
+    selector.save(f"{root}/{domain}_{table}/selector")
+    return selector, ts
+
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("sandbox_learning")
-  c = iql_crad.get_config("sandbox")
-  c.progress = False
-  c.data.sandbox_seeds = 40  # 80 train scenarios x 40 seeds = 3,200 episodes, ~16k transitions
-  judged = load_judged_sweep(ensure_sandbox_sweep(c, str(workdir)))
-  ts = build_transitions(judged.episodes, "outcome", "terminal")
-  c.iql.update({"steps": 3000, "updates_per_call": 1000, "hidden_dim": 64, "head_dim": 32})
-  selector = train_selector(ts.arrays(), c.iql)
-  selector.save(str(workdir / "selector"))
-  return workdir, selector, ts
+def root(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("sandbox_learning"))
 
 
-def test_selector_preferences_follow_the_hidden_efficacy(trained):
-  _, selector, ts = trained
-  rho = sandbox_agreement(phase_preferences(selector, ts.states), "crad")
-  assert rho["opening"] >= 0.5 and rho["later"] >= 0.5, rho
+@pytest.mark.parametrize("domain, table", CASES)
+def test_selector_recovers_the_efficacy_table(root, domain, table):
+  selector, ts = trained(domain, table, root)
+  with truth_table.use_table(table):
+    prefs = phase_preferences(selector, ts.states)
+    rho = sandbox_agreement(prefs, domain)
+    truth = truth_table.truth(domain)
+  ranks = {ph: sorted(truth[ph], key=truth[ph].get, reverse=True).index(max(p, key=p.get)) + 1
+           for ph, p in prefs.items()}
+  print(domain, table, rho, ranks)
+  assert rho["opening"] >= 0.55 and rho["later"] >= 0.55, rho
+  assert ranks["opening"] <= 5 and ranks["later"] <= 5, ranks  # top 3 at the README's sizes
 
 
-def test_iql_beats_uniform_random_on_held_out_scenarios(trained):
-  workdir, _, _ = trained
-  test = [s for s in load_scenarios("crad") if s.split == "test"]
-  comp = Components("crad", test, iterations=20, selector_path=str(workdir / "selector"))
-  iql = per_scenario_means(run_method(by_name(["IQL"])[0], comp, str(workdir / "eval"), False), "utility",
-                           key=lambda e: "iql")["iql"]
-  rnd = per_scenario_means(run_method(by_name(["Random"])[0], comp, str(workdir / "eval"), False), "utility",
-                           key=lambda e: "random")["random"]
-  scenarios = sorted(iql)
-  a, b = [iql[s] for s in scenarios], [rnd[s] for s in scenarios]
-  test_result = paired_t(a, b)
-  assert np.mean(a) > np.mean(b) and test_result["p"] < 0.05, (np.mean(a), np.mean(b), test_result)
+@pytest.mark.parametrize("domain, table", [("crad", None), ("crad", 7)])
+def test_iql_beats_uniform_random_on_held_out_scenarios(root, domain, table):
+  trained(domain, table, root)
+  test = [s for s in load_scenarios(domain) if s.split == "test"]
+  means = {}
+  with truth_table.use_table(table):
+    for name in ("IQL", "Random"):
+      comp = Components(domain, test, iterations=20, selector_path=f"{root}/{domain}_{table}/selector",
+                        iql_temperature=0.0)
+      episodes = run_method(by_name([name])[0], comp, f"{root}/{domain}_{table}/eval", False)
+      means[name] = per_scenario_means(episodes, "utility", key=lambda e: "m")["m"]
+  scenarios = sorted(means["IQL"])
+  a, b = [means["IQL"][s] for s in scenarios], [means["Random"][s] for s in scenarios]
+  result = paired_t(a, b)
+  assert np.mean(a) >= np.mean(b) + 0.04 and result["p"] < 0.01, (np.mean(a), np.mean(b), result)
 
 
-def test_emotion_study_ranks_emotions_like_the_hidden_table(trained):
-  workdir, _, _ = trained
+def test_emotion_study_ranks_emotions_like_the_hidden_table(root):
   test = [s for s in load_scenarios("crad") if s.split == "test"]
   comp = Components("crad", test, iterations=4)
-  rows = emotion_study(emotion_prompting_study(comp, str(workdir)))
+  rows = emotion_study(emotion_prompting_study(comp, f"{root}/study"))
   means = {r["emotion"]: r["mean"] for r in rows}
   truth = mean_efficacy("crad")
   assert spearman(means, truth) >= 0.5

@@ -31,11 +31,14 @@ def test_same_config_gives_byte_identical_files(tmp_path):
   episodes = load_episodes(str(tmp_path / "a"))
   assert [e.episode_id for e in episodes] == [f"debt_{i:03d}-s{s}" for i in range(1, 5) for s in range(3)]
   assert all(e.scenario_id and e.seed in (0, 1, 2) for e in episodes)
+  # every focal turn's behaviour probability (uniform over 28), for off-policy evaluation
+  assert all(e.meta["behaviour_probs"] == [1 / 28] * len(e.emotions) for e in episodes)
   run_sweep(_config(first_seed=10), str(tmp_path / "c"), progress=False)
   assert (tmp_path / "c" / "episodes.jsonl").read_bytes() != a
   manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
   assert (manifest["planned"], manifest["episodes"]) == (12, 12)
   assert manifest["backend_models"]["focal"] == "sandbox-focal" and manifest["versions"]["jax"]
+  assert manifest["sandbox_table"] is None  # the shipped efficacy table
 
 
 def test_resume_skips_finished_work_and_repairs_a_torn_line(tmp_path):

@@ -15,7 +15,9 @@ The paper's methods (Tables 1, 3 and 14) as combinations:
 | SFT (emotion-free) | none | student + emotion-free SFT adapter | no |
 | SFT+JPO (emotion-free) | none | student + emotion-free JPO adapter | no |
 
-plus `Fixed:<emotion>` (one emotion every turn, the per-emotion study) and `Neutral`.
+plus `Fixed:<emotion>` (one emotion every turn, the per-emotion study), `Neutral`, and, against the sandbox
+counterparty only, `Oracle`: the teacher playing the hidden efficacy table's best emotion of each phase
+(`sandbox.best_schedule`), the headroom a selector can reach over Random.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from emodistill_jax.errors import ConfigError
 @dataclasses.dataclass(frozen=True)
 class Method:
   name: str
-  selector: str  # "none" | "neutral" | "random" | "iql" | "fixed:<label>"
+  selector: str  # "none" | "neutral" | "random" | "iql" | "oracle" | "fixed:<label>"
   generator: str  # "teacher" (sandbox teacher or API model) | "student"
   adapter: str | None = None  # an adapter name in the run's adapter table ("sft", "jpo", ...)
   emotion_free: bool = False
@@ -48,12 +50,15 @@ PAPER_METHODS = (
 )
 
 
+ORACLE = Method("Oracle", "oracle", "teacher")
+
+
 def fixed(label: str) -> Method:
   return Method(f"Fixed:{label}", f"fixed:{label}", "teacher")
 
 
 def by_name(names) -> list[Method]:
-  table = {m.name: m for m in PAPER_METHODS}
+  table = {m.name: m for m in (*PAPER_METHODS, ORACLE)}
   out = []
   for n in names:
     if n.startswith("Fixed:"):

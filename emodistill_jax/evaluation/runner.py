@@ -36,7 +36,7 @@ class Components:
   iterations: int = 5
   first_seed: int = 1_000_000  # far from the sweep's seeds
   selector_path: str | None = None
-  iql_temperature: float = 1.0
+  iql_temperature: float | None = None  # None: the selector's own (chosen by OPE in a grid), else 1.0
   student_path: str | None = None
   adapters: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> PEFT folder
   focal_api: object | None = None  # a config.focal ConfigDict with kind "api", else the sandbox teacher
@@ -93,7 +93,7 @@ class Components:
 
 
 def _selector(method: Method, comp: Components):
-  from emodistill_jax.agents.sandbox import FixedSelector, UniformSelector
+  from emodistill_jax.agents.sandbox import FixedSelector, ScheduleSelector, UniformSelector, best_schedule
   from emodistill_jax.iql import SelectorAgent
   kind = method.selector
   if kind == "none":
@@ -103,7 +103,15 @@ def _selector(method: Method, comp: Components):
   if kind == "random":
     return UniformSelector()
   if kind == "iql":
-    return SelectorAgent(comp.selector, comp.iql_temperature)
+    temperature = comp.iql_temperature
+    if temperature is None:
+      temperature = comp.selector.meta.get("selection_temperature", 1.0)
+    return SelectorAgent(comp.selector, temperature)
+  if kind == "oracle":
+    if comp.counterparty is not None and comp.counterparty.kind != "sandbox":
+      raise ConfigError(f"method {method.name}: the Oracle plays the sandbox's hidden efficacy table, so it needs "
+                        f"the sandbox counterparty (counterparty kind is {comp.counterparty.kind!r})")
+    return ScheduleSelector(best_schedule(comp.domain))
   if kind.startswith("fixed:"):
     return FixedSelector(kind.split(":", 1)[1])
   raise ConfigError(f"method {method.name}: unknown selector {kind!r}")

@@ -41,6 +41,9 @@ class TransitionSet:
   episode_ids: list[str]
   reward_scale: float
   meta: dict
+  # [N] probability of the logged emotion under the sweep's (behaviour) policy, for off-policy evaluation:
+  # from the episode records, else `default_behaviour`, else NaN
+  behaviour: np.ndarray | None = None
 
   def arrays(self) -> dict[str, np.ndarray]:
     return {k: getattr(self, k) for k in FIELDS}
@@ -74,15 +77,19 @@ def _episode_rewards(episode, variant: str, placement: str, turn_adv: Sequence[f
 
 def build_transitions(episodes: Sequence, reward: str = "outcome", placement: str = "terminal",
                       turn_advantages: Mapping[str, Sequence[float]] | None = None,
-                      episode_advantages: Mapping[str, float] | None = None) -> TransitionSet:
+                      episode_advantages: Mapping[str, float] | None = None,
+                      default_behaviour: float | None = None) -> TransitionSet:
   """turn_advantages: episode id -> A_t per focal turn; episode_advantages: episode id -> advantage.
   Episodes the judge variants have no advantage for (e.g. scenarios with too few scores) are skipped
-  and counted in `meta`."""
+  and counted in `meta`. Behaviour probabilities come from each episode's `meta["behaviour_probs"]`
+  (sweeps record them), else `default_behaviour` (e.g. 1/28 for a uniform sweep made before they were
+  recorded)."""
   if reward not in REWARDS:
     raise TransitionError(f"reward variant {reward!r}; expected one of {', '.join(REWARDS)}")
   if placement not in PLACEMENTS:
     raise TransitionError(f"reward placement {placement!r}; expected one of {', '.join(PLACEMENTS)}")
   parts = {k: [] for k in FIELDS}
+  behaviour = []
   ids, skipped = [], 0
   for e in episodes:
     focal = [m for m in e.messages if m.speaker == "focal"]
@@ -116,6 +123,10 @@ def build_transitions(episodes: Sequence, reward: str = "outcome", placement: st
     done = np.zeros(T, np.float32)
     done[-1] = 1.0
     parts["dones"].append(done)
+    logged = e.meta.get("behaviour_probs")
+    if logged is None or len(logged) != T or any(b is None or not 0 < b <= 1 for b in logged):
+      logged = [np.nan if default_behaviour is None else default_behaviour] * T
+    behaviour.append(np.asarray(logged, np.float32))
     ids += [e.episode_id] * T
   if not ids:
     raise TransitionError(f"no transitions: {len(episodes)} episode(s), {skipped} without {reward} advantages")
@@ -126,7 +137,7 @@ def build_transitions(episodes: Sequence, reward: str = "outcome", placement: st
   scale = float(np.abs(data["rewards"]).max()) or 1.0
   data["rewards"] = (data["rewards"] / scale).astype(np.float32)
   ts = TransitionSet(**{k: data[k].astype(np.float32) if k != "actions" else data[k] for k in FIELDS},
-                     episode_ids=ids, reward_scale=scale,
+                     episode_ids=ids, reward_scale=scale, behaviour=np.concatenate(behaviour),
                      meta={"reward": reward, "placement": placement, "episodes": len(episodes) - skipped,
                            "skipped_episodes": skipped, "state_spec_version": STATE_SPEC_VERSION})
   validate(ts.arrays(), ids)

@@ -1,4 +1,4 @@
-"""The episode loop of DESIGN.md section 5: the focal agent speaks first, messages alternate, offers
+"""The episode loop of docs/overview.md: the focal agent speaks first, messages alternate, offers
 are extracted with one instrument, the mediator decides after every message, and the episode ends
 on agreement, breakdown or the message cap (a failure)."""
 
@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
 from emodistill_jax.agents.base import Counterparty, EmotionSelector, EpisodeContext, FocalAgent, OfferExtractor
+from emodistill_jax.emotions import emotion_index
 from emodistill_jax.negotiation.mediator import Mediator
 from emodistill_jax.negotiation.offers import extract_offer
 from emodistill_jax.negotiation.records import Episode, Message
@@ -50,6 +51,9 @@ class Negotiation:
       message.state = decision.state
     success = decision.state == "accepted"
     meta = {"end_reason": decision.reason}
+    if any(p is not None for p in probs):  # the logged emotions' behaviour probabilities, for off-policy evaluation
+      meta["behaviour_probs"] = [None if p is None or m.emotion is None else float(p[emotion_index(m.emotion)])
+                                 for p, m in zip(probs, (m for m in messages if m.speaker == "focal"))]
     if self.log_selector_probs and any(p is not None for p in probs):
       meta["selector_probs"] = [list(p) if p is not None else None for p in probs]
     return Episode(

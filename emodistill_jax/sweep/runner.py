@@ -18,6 +18,7 @@ from absl import logging
 from tqdm import tqdm
 
 from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.agents.sandbox import truth_table
 from emodistill_jax.domains import Scenario, load_scenarios
 from emodistill_jax.errors import ConfigError, MissingInputError
 from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
@@ -123,7 +124,7 @@ def _manifest(config, planned, path, stats, usage, elapsed, ran) -> dict:
       "versions": package_versions(), "episodes_file": os.path.basename(path), "planned": len(planned),
       "episodes": stats["episodes"], "successes": stats["successes"],
       "success_rate": stats["successes"] / stats["episodes"] if stats["episodes"] else None,
-      "backend_models": backends.model_names(config), "token_usage": usage[0], "backend_stats": usage[1],
+      "backend_models": backends.model_names(config), "sandbox_table": truth_table.table_seed(), "token_usage": usage[0], "backend_stats": usage[1],
       "this_run": {"episodes": ran, "seconds": round(elapsed, 3),
                    "episodes_per_second": round(ran / elapsed, 3) if elapsed > 0 else None,
                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},

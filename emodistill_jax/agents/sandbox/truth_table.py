@@ -1,4 +1,4 @@
-"""The sandbox's hidden emotion-efficacy table (DESIGN.md section 12): the truth every check measures against.
+"""The sandbox's hidden emotion-efficacy table (docs/sandbox.md): the truth every check measures against.
 
 `truth(domain)` -> {"opening": {label: efficacy}, "later": {label: efficacy}}, efficacy in [-1, 1]. The
 opening phase is the focal agent's turns 1-2, the later phase turns 3 and on (`phase_of_turn`).
@@ -17,11 +17,19 @@ Structure, by design:
 Only the counterparty's internal dynamics read this table (it looks `truth` up on this module at call
 time, so a monkeypatched table changes outcomes, which the tests use to show it is the only channel).
 Agents' inputs never include it; it is exposed for checks (`best_schedule`, rankings).
+
+Redrawn tables: so that learning is checked under tables the code was never tuned to, the table can be
+replaced by a seeded permutation of the 27 non-neutral labels (the same permutation in both phases, so the
+structure stays: four helpful labels graded per phase, different bests per phase, neutral at 0). Choose it
+in-process with `use_table(seed)` (a context manager; None is the shipped table) or for a whole run,
+launchers included, with the environment variable EMODISTILL_SANDBOX_TABLE=<seed>.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import types
 import zlib
 from collections.abc import Mapping
@@ -35,6 +43,8 @@ PHASES = ("opening", "later")
 OPENING_TURNS = 2  # focal turns 1-2 are the opening
 NEAR_ZERO = 0.12  # half-width of the shared near-zero draw
 PHASE_JITTER = 0.04  # half-width of the per-phase jitter on near-zero labels
+TABLE_ENV = "EMODISTILL_SANDBOX_TABLE"  # a permutation seed; unset or "shipped": the shipped table
+_override: list[int | None] = []  # the innermost `use_table`
 
 # domain -> phase -> label -> efficacy, for the labels that matter; the rest are near zero.
 _ANCHORS: dict[str, dict[str, dict[str, float]]] = {
@@ -94,9 +104,46 @@ def _table(domain: str) -> Mapping[str, Mapping[str, float]]:
   return types.MappingProxyType(table)
 
 
+def table_seed() -> int | None:
+  """The permutation seed in force: the innermost `use_table`, else EMODISTILL_SANDBOX_TABLE, else None."""
+  if _override:
+    return _override[-1]
+  value = os.environ.get(TABLE_ENV, "").strip()
+  if value in ("", "shipped"):
+    return None
+  try:
+    return int(value)
+  except ValueError:
+    from emodistill_jax.errors import ConfigError
+    raise ConfigError(f"{TABLE_ENV}={value!r}: expected an integer permutation seed or 'shipped'") from None
+
+
+@contextlib.contextmanager
+def use_table(seed: int | None):
+  """Within the block, the sandbox plays the table permuted by `seed` (None: the shipped table)."""
+  _override.append(None if seed is None else int(seed))
+  try:
+    yield
+  finally:
+    _override.pop()
+
+
+@functools.cache
+def _permuted(domain: str, seed: int) -> Mapping[str, Mapping[str, float]]:
+  base = _table(domain)
+  labels = [e for e in EMOTIONS if e != NEUTRAL]
+  order = np.random.default_rng([zlib.crc32(b"sandbox-table-permutation"), seed]).permutation(len(labels))
+  moved = {labels[j]: labels[i] for i, j in enumerate(order)}  # label i's efficacy goes to label order[i]
+  return types.MappingProxyType({
+      phase: types.MappingProxyType({**{moved[label]: base[phase][label] for label in labels}, NEUTRAL: 0.0})
+      for phase in PHASES})
+
+
 def truth(domain: str) -> Mapping[str, Mapping[str, float]]:
-  """{phase: {label: efficacy}} for one domain; read-only and identical on every call."""
-  return _table(domain)
+  """{phase: {label: efficacy}} for one domain; read-only. The shipped table, or its permutation under
+  `use_table` / EMODISTILL_SANDBOX_TABLE."""
+  seed = table_seed()
+  return _table(domain) if seed is None else _permuted(domain, seed)
 
 
 def best_schedule(domain: str) -> dict[str, str]:
