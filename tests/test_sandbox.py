@@ -428,3 +428,19 @@ def test_speed_single_process():
   print(f"sandbox speed: {rate:.0f} episodes/s single process ({len(eps)} crad episodes, "
         f"{np.mean([e.rounds for e in eps]):.1f} messages each)")
   assert rate >= 27  # 8,000 episodes of one domain in 5 minutes
+
+
+def test_the_oracle_method_plays_the_table_in_force_and_needs_the_sandbox_counterparty():
+  from ml_collections import config_dict
+
+  from emodistill_jax.errors import ConfigError
+  from emodistill_jax.evaluation import Components, by_name
+  from emodistill_jax.evaluation.runner import _selector
+  oracle = by_name(["Oracle"])[0]
+  comp = Components("crad", TRAIN["crad"][:1])
+  assert _selector(oracle, comp).schedule == best_schedule("crad") == {"opening": "pride", "later": "disappointment"}
+  with truth_table.use_table(11):
+    assert _selector(oracle, comp).schedule == best_schedule("crad") != {"opening": "pride", "later": "disappointment"}
+  comp.counterparty = config_dict.ConfigDict({"kind": "api"})
+  with pytest.raises(ConfigError, match="the Oracle plays the sandbox's hidden efficacy table"):
+    _selector(oracle, comp)
