@@ -154,8 +154,8 @@ def test_wis_recovers_planted_values():
 def test_fqe_recovers_planted_values_intervals_and_ranking():
   """800 episodes (2,400 transitions, as a held-out split), the default FQE budget, all five policies in
   one vmapped program. FQE reaches the exact values here (the rewards are deterministic and the state
-  determines them), so the test allows 0.02 + 2%; its intervals (initial-state bootstrap, conditional on
-  the fitted Q) must contain the truth (0.005 slack for the zero-width interval of "always bad"), and its
+  determines them), so the test allows 0.02 + 2%; its intervals (refits on episode-bootstrap resamples) must
+  contain the truth (0.005 slack for the zero-width interval of "always bad"), and its
   ranking must be the true one, including the deterministic policy WIS cannot see."""
   n = 800
   data = _log(n, seed=2)
@@ -168,8 +168,10 @@ def test_fqe_recovers_planted_values_intervals_and_ranking():
     assert set(r) == {"fqe", "wis"} and set(r["fqe"]) == {"value", "low", "high"}
     assert set(r["wis"]) == {"value", "low", "high", "ess"}
     assert r["fqe"]["low"] - 0.005 <= truth <= r["fqe"]["high"] + 0.005, name
-  # the stake spreads V(s_0) = 3 p m over {0, 6 p}: about +-1.96 * 3 p / sqrt(800) around the value
-  assert results[3]["fqe"]["high"] - results[3]["fqe"]["low"] == pytest.approx(2 * 1.96 * 3 / np.sqrt(n), rel=0.15)
+  # the stake spreads V(s_0) = 3 p m over {0, 6 p}: about +-1.96 * 3 p / sqrt(800) around the value; the
+  # interval comes from 8 refits on episode resamples, so only its order of magnitude is checked
+  width = results[3]["fqe"]["high"] - results[3]["fqe"]["low"]
+  assert 0.4 <= width / (2 * 1.96 * 3 / np.sqrt(n)) <= 1.6, width
   assert list(np.argsort(-fqe)) == list(np.argsort(-TRUTH))
   assert results[0]["wis"]["value"] == pytest.approx(_returns(data).mean(), rel=1e-9)
 
