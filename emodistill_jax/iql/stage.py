@@ -50,13 +50,6 @@ def ensure_sandbox_sweep(config, workdir: str) -> str:
   return folder
 
 
-def split_by_episode(ts, fraction: float, seed: int = 0) -> tuple[dict, dict]:
-  """Train / held-out arrays, whole episodes on one side (a stable hash of the episode id)."""
-  held = np.array([(zlib.crc32(f"{seed}:{e}".encode()) % 10_000) < fraction * 10_000 for e in ts.episode_ids])
-  arrays = ts.arrays()
-  return {k: v[~held] for k, v in arrays.items()}, {k: v[held] for k, v in arrays.items()}
-
-
 def sandbox_table_of(sweep_dir: str) -> int | None | bool:
   """The efficacy table a sweep's sandbox counterparty played (None: the shipped one), or False when the
   counterparty was not the sandbox (or the manifest is unknown)."""
@@ -116,11 +109,11 @@ def sandbox_agreement(preferences: dict, domain: str) -> dict[str, float]:
                                  [table[phase][e] for e in EMOTIONS]).statistic) for phase in preferences}
 
 
-def _ope_members(config, ts, selectors, held: np.ndarray, temperatures) -> list[dict]:
+def _ope_members(config, ts, selectors, held: np.ndarray, heldout: dict, temperatures) -> list[dict]:
   """OPE value (FQE and weighted per-decision IS, with bootstrap CIs) of every (member, temperature)
-  policy on the held-out transitions, in R(tau) units."""
+  policy on the held-out transitions `heldout` (ts's arrays under the mask `held`), in R(tau) units."""
   from emodistill_jax.iql import ope
-  arrays = {k: v[held] for k, v in ts.arrays().items()}
+  arrays = dict(heldout)
   ids = np.asarray(ts.episode_ids)[held]
   arrays["episode"] = _episode_index(ids)
   arrays["behaviour"] = ts.behaviour[held]
@@ -168,11 +161,12 @@ def run_iql(config, workdir: str) -> dict:
   report = {"stage": config.stage, "transitions": int(len(ts.actions)), **meta}
   if config.stage == "iql_grid":
     held, held_scenarios = split_by_scenario(ts, config.grid.heldout_fraction, config.iql.seed)
-    train = {k: v[~held] for k, v in ts.arrays().items()}
+    arrays = ts.arrays()
+    train, heldout = {k: v[~held] for k, v in arrays.items()}, {k: v[held] for k, v in arrays.items()}
     members = grid_members(config.grid, list(config.grid.seeds))
     selectors, rows, states = train_grid(train, config.iql, members, progress=config.progress)
-    errors = heldout_td_errors(config.iql, states, members, {k: v[held] for k, v in ts.arrays().items()})
-    ope_rows = _ope_members(config, ts, selectors, held, config.grid.temperatures)
+    errors = heldout_td_errors(config.iql, states, members, heldout)
+    ope_rows = _ope_members(config, ts, selectors, held, heldout, config.grid.temperatures)
     best = max(ope_rows, key=lambda r: r["fqe"]["value"])
     report["heldout_scenarios"] = held_scenarios
     report["members"] = [{**m, "heldout_td_error": float(err), "final": rows[i][-1],
