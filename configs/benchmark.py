@@ -167,7 +167,8 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   config.speed = _speed()
   config.sweep = _sweep()
   config.sweep_api = _sweep_api()
-  config.iql = config_dict.ConfigDict(dict(transitions=65_536, updates=1000, repeats=3, grid_seeds=(0,)))
+  config.iql = config_dict.ConfigDict(dict(transitions=65_536, updates=1000, repeats=5, grid_seeds=(0,), grid_updates=200,
+                                           reference_updates=200, torch_threads=0))  # 0 = os.cpu_count()
   config.distill = _distill()
   if arg == "iql":  # IQL updates/s: one configuration and the 18-configuration vmapped grid
     config.run = ("iql",)

@@ -1,8 +1,10 @@
-"""Benchmarks: the 7B memory plan (`lm.memory`), Flax-vs-PyTorch speed and distillation training speed on this CPU.
+"""Benchmarks: the 7B memory plan (`lm.memory`), Flax-vs-PyTorch speed, distillation training speed and IQL
+speed against a plain PyTorch IQL on this CPU.
 
     python -m launchers.benchmark --config=configs/benchmark.py:memory_7b --workdir=runs/benchmark
     python -m launchers.benchmark --config=configs/benchmark.py --workdir=runs/benchmark   # speed
     python -m launchers.benchmark --config=configs/benchmark.py:distill --workdir=runs/benchmark
+    python -m launchers.benchmark --config=configs/benchmark.py:iql --workdir=runs/benchmark
 
 See configs/benchmark.py for what each preset measures and writes.
 """
@@ -25,6 +27,7 @@ from jax.sharding import PartitionSpec as P
 
 from emodistill_jax.distill import student, trainer
 from emodistill_jax.distill.data import TokenizedSet
+from emodistill_jax.emotions import NUM_EMOTIONS
 from emodistill_jax.lm import config_from_hf, init_lora, init_model, load_pretrained, memory, sharding
 from emodistill_jax.lm.sampler import generate
 from launchers import common
@@ -365,6 +368,168 @@ def run_distill(c, workdir: str) -> dict:
   return result
 
 
+# ------------------------------------------------------------------------------------------- iql
+
+
+def torch_iql(c, data: dict, seed: int = 0, params: dict | None = None):
+  """A plain PyTorch IQL of the same shape and update as `emodistill_jax.iql.learner.update`: the reference
+  the `:iql` benchmark races (eager PyTorch, the usual way such a learner is written; nothing compiled).
+
+  Networks as `iql.networks` (Linear-ReLU-LayerNorm(eps 1e-6) x2 trunks; dueling Q with value / advantage
+  heads of width `head_dim`; V; categorical policy), one update in the learner's order: V by expectile
+  regression toward the target critic's Q(s, a); the AWR actor with weights min(exp(beta A_norm), max_weight)
+  from the new V (A_norm batch-standardized, population std, as jnp.std); the TD critic toward r + gamma (1 -
+  done) V_new(s'); Polyak averaging of the target. Each network has its own Adam (fused CPU kernel, the
+  fastest of PyTorch's three on this CPU) with global-norm clipping of its own gradients. `data`: numpy
+  transitions (states, actions, rewards, next_states, dones), kept as CPU tensors; minibatches uniform with
+  replacement (torch.randint). `params`: optional Flax parameter trees {critic, target_critic, value, policy}
+  to start from (the parity test). Returns an object with `run(n)` (n updates; the last losses) and
+  `update(idx)` (one update on the given rows; its losses)."""
+  import torch
+  from torch import nn
+
+  if c.twin_q:
+    raise ValueError("the PyTorch IQL reference covers the default single critic (twin_q=False)")
+  state_dim, num_actions = data["states"].shape[1], NUM_EMOTIONS
+  hidden, head = int(c.hidden_dim), int(c.head_dim)
+  torch.manual_seed(seed)
+
+  def trunk():
+    return [nn.Linear(state_dim, hidden), nn.ReLU(), nn.LayerNorm(hidden, eps=1e-6),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.LayerNorm(hidden, eps=1e-6)]
+
+  class DuelingQ(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.trunk = nn.Sequential(*trunk())
+      self.value = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, 1))
+      self.advantage = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(), nn.Linear(head, num_actions))
+
+    def forward(self, s):
+      h = self.trunk(s)
+      adv = self.advantage(h)
+      return self.value(h) + adv - adv.mean(dim=-1, keepdim=True)
+
+  critic, target = DuelingQ(), DuelingQ()
+  value = nn.Sequential(*trunk(), nn.Linear(hidden, 1))
+  policy = nn.Sequential(*trunk(), nn.Linear(hidden, num_actions))
+  if params is not None:
+    _load_flax_iql(torch, params, critic, target, value, policy)
+  else:
+    target.load_state_dict(critic.state_dict())
+  target.requires_grad_(False)
+  nets = {"critic": critic, "value": value, "policy": policy}
+  opts = {k: torch.optim.Adam(m.parameters(), lr=c.lr, fused=True) for k, m in nets.items()}
+  critic_params, target_params = list(critic.parameters()), list(target.parameters())
+  t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in data.items()}
+  t["actions"] = t["actions"].long()
+  n = t["actions"].shape[0]
+  expectile, beta, gamma = float(c.expectile), float(c.beta), float(c.gamma)
+  tau, max_weight, clip, batch = float(c.tau), float(c.max_weight), float(c.grad_clip), int(c.batch_size)
+  standardize = c.advantage_norm == "standardize"
+
+  def step(name, loss):
+    opts[name].zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(nets[name].parameters(), clip)
+    opts[name].step()
+
+  def update(idx):
+    s, a, r, s2, done = (t[k][idx] for k in ("states", "actions", "rewards", "next_states", "dones"))
+    a_col = a[:, None]
+    with torch.no_grad():
+      q_target = target(s).gather(1, a_col)[:, 0]
+    diff = q_target - value(s)[:, 0]
+    v_loss = (torch.where(diff > 0, expectile, 1.0 - expectile) * diff ** 2).mean()
+    step("value", v_loss)
+    with torch.no_grad():
+      v_both = value(torch.cat([s, s2]))[:, 0]
+      advantage = q_target - v_both[:batch]
+      if standardize:
+        advantage = (advantage - advantage.mean()) / (advantage.std(correction=0) + 1e-6)
+      weights = torch.clamp(torch.exp(beta * advantage), max=max_weight)
+      td = r + gamma * (1.0 - done) * v_both[batch:]
+    logp = torch.log_softmax(policy(s), dim=-1).gather(1, a_col)[:, 0]
+    pi_loss = -(weights * logp).mean()
+    step("policy", pi_loss)
+    q_loss = ((critic(s).gather(1, a_col)[:, 0] - td) ** 2).mean()
+    step("critic", q_loss)
+    with torch.no_grad():
+      torch._foreach_lerp_(target_params, critic_params, tau)  # target + tau (critic - target)
+    return v_loss.detach(), pi_loss.detach(), q_loss.detach()
+
+  class Runner:
+    def update(self, idx):
+      return [float(x) for x in update(torch.as_tensor(np.asarray(idx), dtype=torch.long))]
+
+    def run(self, num_updates: int):
+      for _ in range(num_updates):
+        losses = update(torch.randint(0, n, (batch,)))
+      return [float(x) for x in losses]
+
+    def params(self):
+      return {k: {n_: p.detach().numpy().copy() for n_, p in m.named_parameters()}
+              for k, m in {**nets, "target_critic": target}.items()}
+
+  return Runner()
+
+
+def _load_flax_iql(torch, params: dict, critic, target, value, policy) -> None:
+  """Copies Flax IQL parameter trees (`iql.networks` names) into the PyTorch modules above."""
+
+  def dense(layer, p):
+    layer.weight.copy_(torch.from_numpy(np.asarray(p["kernel"]).T.copy()))
+    layer.bias.copy_(torch.from_numpy(np.asarray(p["bias"]).copy()))
+
+  def norm(layer, p):
+    layer.weight.copy_(torch.from_numpy(np.asarray(p["scale"]).copy()))
+    layer.bias.copy_(torch.from_numpy(np.asarray(p["bias"]).copy()))
+
+  def trunk(layers, p):
+    dense(layers[0], p["Dense_0"]); norm(layers[2], p["LayerNorm_0"])
+    dense(layers[3], p["Dense_1"]); norm(layers[5], p["LayerNorm_1"])
+
+  with torch.no_grad():
+    for module, tree in ((critic, params["critic"]), (target, params["target_critic"])):
+      q = tree["q0"]  # flax names: Dense(out) is built before the hidden Dense(head) it wraps
+      trunk(module.trunk, q["Trunk_0"])
+      dense(module.value[0], q["Dense_1"]); dense(module.value[2], q["Dense_0"])
+      dense(module.advantage[0], q["Dense_3"]); dense(module.advantage[2], q["Dense_2"])
+    trunk(value, params["value"]["Trunk_0"]); dense(value[6], params["value"]["Dense_0"])
+    trunk(policy, params["policy"]["Trunk_0"]); dense(policy[6], params["policy"]["Dense_0"])
+
+
+def run_iql(c, workdir: str) -> dict:
+  """Our jitted IQL (one configuration, and the 18-configuration vmapped grid) against `torch_iql`, raced in
+  this process; writes <workdir>/iql.json and iql.md."""
+  from emodistill_jax.iql import bench
+  try:  # the reference this benchmark compares against; not a runtime dependency of the package
+    import torch
+  except ImportError as e:
+    common.fail(f"the :iql benchmark compares against PyTorch and {e.name} is not installed; install torch "
+                "(a CPU build is enough) first")
+  threads = c.torch_threads or os.cpu_count()
+  torch.set_num_threads(threads)
+  args = {k: v for k, v in c.to_dict().items() if k != "torch_threads"}
+  result = bench.iql_benchmark(**args, reference=torch_iql, reference_name="torch")
+  result["environment"].update({"torch": torch.__version__, "torch_threads": threads,
+                                "torch_reference": "launchers.benchmark.torch_iql: eager PyTorch, fused Adam per "
+                                                   "network, clip_grad_norm_ per network"})
+  header, rows = bench.summary_rows(result)
+  table = common.format_table(header, rows)
+  load = result["loadavg"]
+  notes = (f"Shape: {result['shape']}. Load average (1/5/15 min) start {load['start']}, after the single race "
+           f"{load['after_single']}, end {load['end']}; {os.cpu_count()} CPUs; torch threads {threads}. "
+           f"Grid reference: {result['grid'].get('reference_basis', '-')}.")
+  common.write_json(result, os.path.join(workdir, "iql.json"))
+  with open(os.path.join(workdir, "iql.md"), "w", encoding="utf-8") as f:
+    f.write(table + "\n\n" + notes + "\n")
+  print(table)
+  print(notes)
+  print(f"iql -> {os.path.join(workdir, 'iql.json')}, iql.md")
+  return result
+
+
 # ------------------------------------------------------------------------------------------- sweeps
 
 
@@ -395,10 +560,7 @@ def main(config) -> None:
     if name in config.run:
       run_sweep_benchmark(name, config[name], workdir)
   if "iql" in config.run:
-    from emodistill_jax.iql.bench import iql_benchmark
-    result = iql_benchmark(**config.iql.to_dict())
-    common.write_json(result, os.path.join(workdir, "iql.json"))
-    print(common.format_table(["metric", "value"], [[k, v] for k, v in result.items()]))
+    run_iql(config.iql, workdir)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,16 @@
 An IQL grid (members x selection temperatures) must choose its policy by the value each policy would
 earn, estimated from episodes logged by the sweep's behaviour policy (emotions drawn uniformly at
 random, so every logged action has a known probability). Two estimators, each with a percentile
-bootstrap interval (95% by default) over resampled held-out episodes:
+interval (95% by default) over episode-bootstrap resamples of the held-out episodes:
 
 * Fitted Q evaluation, FQE (Le, Voloshin & Yue 2019), the selection criterion: a small Q network per
   policy regressed on r + gamma (1 - done) sum_a' pi(a'|s') Q_target(s', a'); the value is the mean over
-  the episodes' first states of sum_a pi(a|s_0) Q(s_0, a). All K policies train as ONE vmapped, jitted
-  `lax.scan` program.
+  the episodes' first states of sum_a pi(a|s_0) Q(s_0, a). Its interval comes from REFITS: besides the
+  point fit on the data as given, each policy is fitted again on `fqe_refits` (8) episode resamples, and
+  the interval is the percentile interval of the refits' values, so it covers the error of the fit as well
+  as the sampling of episodes (resampling one fitted Q's initial-state values would give a zero-width
+  interval when every episode starts from the same state). With 8 refits it is coarse (see
+  `fitted_q_evaluation`). All K x (1 + fqe_refits) fits train as ONE vmapped, jitted `lax.scan` program.
 * Per-decision weighted importance sampling, WIS (Precup, Sutton & Singh 2000; the weighted per-decision
   form of Thomas & Brunskill 2016 and Voloshin et al. 2019): model-free and consistent (self-normalizing
   trades a small bias for much less variance), but its variance grows with the horizon and with how far the target is from the behaviour policy; the
@@ -45,22 +49,27 @@ FIELDS = ("states", "actions", "rewards", "next_states", "dones", "episode", "be
 def default_config() -> config_dict.ConfigDict:
   """OPE settings.
 
-  FQE budget: hidden 64, batch 256, 1,000 Adam steps (lr 1e-3) in 20 iterations of 50 (the target
-  network is Q frozen at the start of each iteration). K = 54 policies on 2,500 transitions: 38 s wall for
-  `evaluate_policies` (31 s training, ~7 s compilation and both bootstraps; ~64 CPU-seconds) on the
-  2-core CPU at load ~2, and 99 s wall when other jobs held most of the CPU (load 6). 20 backups cover episodes of up to 20 decisions: a terminal reward needs one backup per
+  FQE budget: hidden 32, batch 256, 1,000 Adam steps (lr 1e-3) in 20 iterations of 50 (the target
+  network is Q frozen at the start of each iteration), for the point fit and for each of 8 refits: 9 fits
+  per policy. K = 18 policies on 5,001 transitions (162 Q networks), `evaluate_policies`: 86 s wall, 121
+  CPU-seconds (XLA runs it on two threads) at load ~2 on the 2-core CPU, ~12 s of it compilation; 115 s
+  wall at load ~3. Hidden 64, the width before refits, took 130 s wall (198 CPU-s) at load ~2 and hidden
+  48 101 s (158 CPU-s), over the 90 s budget, hence 32 (it recovers the planted values of the tests as
+  well: tests/test_iql_ope.py). Time grows linearly in K, 1 + fqe_refits and steps, and hardly with the
+  number of transitions (fixed minibatch).
+  20 backups cover episodes of up to 20 decisions: a terminal reward needs one backup per
   decision to reach the first state (`fitted_q_evaluation` warns when `steps // target_period` is below
   the longest held-out episode). On a harder synthetic check (12-step episodes, a different rewarded
-  action at every step, 2,500 transitions) 1,000 steps left values ~0.1 low on a 0..1 scale: Q of actions
-  the data rarely take is fitted last, so more steps buy accuracy at a linear cost in time."""
+  action at every step, 2,500 transitions, hidden 64) 1,000 steps left values ~0.1 low on a 0..1 scale: Q
+  of actions the data rarely take is fitted last, so more steps buy accuracy at a linear cost in time."""
   c = config_dict.ConfigDict()
   c.gamma = 1.0  # episodic, undiscounted: the value is the expected episode return
-  c.hidden = 64  # Q network width (Linear-ReLU-LayerNorm x2, as the critic trunk, then Linear -> 28)
-  c.steps = 1000  # FQE Adam steps per policy (all K policies step together)
+  c.hidden = 32  # Q network width (Linear-ReLU-LayerNorm x2, as the critic trunk, then Linear -> 28)
+  c.steps = 1000  # FQE Adam steps per fit (all K x (1 + fqe_refits) fits step together)
   c.target_period = 50  # steps per FQE iteration: the regression targets are recomputed every period
   c.batch = 256
   c.lr = 1e-3  # Adam
-  c.fqe_refits = 8  # FQE refits per policy on episode-bootstrap resamples (the FQE interval); 0: conditional interval
+  c.fqe_refits = 8  # FQE refits per policy on episode resamples (the FQE interval); 0: fqe_bootstrap's interval
   c.n_boot = 200  # bootstrap resamples of held-out episodes (WIS)
   c.ci = 0.95  # percentile-interval coverage
   return c
@@ -212,8 +221,10 @@ def wis_bootstrap(data: Mapping[str, np.ndarray], target_probs: np.ndarray, gamm
 def fqe_bootstrap(initial_values: np.ndarray, n_boot: int = 200, ci: float = 0.95, seed: int = 0) -> dict:
   """Percentile bootstrap of the FQE value from its per-episode initial-state values [K, E]: episodes
   resampled with replacement, the fitted Q held fixed. The interval is therefore CONDITIONAL on the
-  fitted Q: it covers the sampling of initial states, not the error of the Q fit (refitting per resample
-  would cost n_boot trainings). Returns {"value", "low", "high"} [K]."""
+  fitted Q: it covers the sampling of initial states, not the error of the Q fit, and it has zero width
+  when every episode starts from the same state. `evaluate_policies` uses it only with
+  `fqe_refits = 0`; otherwise the FQE interval comes from refits (`fitted_q_evaluation`).
+  Returns {"value", "low", "high"} [K]."""
   v = np.asarray(initial_values, np.float64)
   counts = resample_counts(v.shape[1], n_boot, seed)
   boots = counts @ v.T / v.shape[1]  # [B, K]
@@ -343,6 +354,13 @@ def fitted_q_evaluation(data: Mapping[str, np.ndarray], target_probs: np.ndarray
   within each refit, all policies share the initial parameters and the minibatch sequence: common random
   numbers, so differences between policies come from the policies, not from the fitting noise.
 
+  The refits' values are what `evaluate_policies` turns into the FQE interval (their percentile interval).
+  It covers fitting error (initialization, minibatches, finite steps) plus the sampling of the held-out
+  episodes, but with only `fqe_refits` refits it is COARSE: the 2.5% and 97.5% percentiles of 8 values
+  lie at about their minimum and maximum, and a further refit would fall inside the range of 8 with
+  probability 7/9, so read it as a rough interval, narrower on average than a 95% one (on a synthetic
+  check with known values it was ~0.7 of the sampling-only 95% width). More refits cost time linearly.
+
   Returns {"value": [K], "initial_values": [K, E] (per episode, point fit), "td_loss": [K] (mean squared
   Bellman residual of the point fit's final Q over all transitions, a fit diagnostic), "refit_values":
   [K, fqe_refits]}."""
@@ -379,7 +397,11 @@ def evaluate_policies(data: Mapping[str, np.ndarray], target_probs: np.ndarray, 
                       config=None, seed: int = 0) -> list[dict]:
   """FQE and per-decision WIS of K policies with bootstrap intervals, one dict per policy:
   {"fqe": {"value", "low", "high"}, "wis": {"value", "low", "high", "ess"}} (floats, reward units).
-  `seed` seeds the FQE (jax.random.PRNGKey(seed)) and the episode resamples (shared by both estimators)."""
+  FQE's "value" is the point fit; its "low" / "high" are the percentile interval (`config.ci`) of its
+  `config.fqe_refits` refits on episode resamples (a coarse interval covering fitting and sampling error,
+  see `fitted_q_evaluation`), or with `fqe_refits = 0` the initial-state bootstrap conditional on the
+  point fit (`fqe_bootstrap`). `seed` seeds the FQE (jax.random.PRNGKey(seed)) and the episode resamples
+  (shared by both estimators: the FQE refits use the first `fqe_refits` of WIS's `n_boot` resamples)."""
   config = default_config() if config is None else config
   data = check_inputs(data, target_probs, target_next_probs)
   wis = wis_bootstrap(data, target_probs, config.gamma, config.n_boot, config.ci, seed)
