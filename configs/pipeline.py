@@ -37,7 +37,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   c.sweep = sweep.get_config("smoke" if preset == "smoke" else "sandbox")
   # sandbox: 60 seeds (4,800 episodes) because the selector's held-out gain grows with data (crad, redrawn
   # table: +0.08 Utility over Random at 25 seeds, +0.12 at 60)
-  c.sweep.seeds_per_scenario = {"sandbox": 60, "smoke": 3, "paper": 10}[preset]
+  c.sweep.seeds_per_scenario = {"sandbox": 60, "smoke": 3, "paper": 100}[preset]  # paper: 100 rollouts each
   c.judge = judge.get_config("sandbox")
   # The selector: a grid chosen by off-policy evaluation on held-out scenarios (member and selection
   # temperature); the paper preset runs the paper's 18-member grid and samples at temperature 1.
@@ -68,7 +68,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   c.eval = config_dict.ConfigDict()
   c.eval.methods = ("Vanilla LLM", "Vanilla SLM", "Random", "IQL", "IQL+SFT", "IQL+JPO", "IQL+SFT+JPO", "A-LoL",
                     "SFT (emotion-free)", "SFT+JPO (emotion-free)", "Oracle")  # Oracle: sandbox counterparty only
-  c.eval.iterations = {"sandbox": 5, "smoke": 1, "paper": 5}[preset]
+  c.eval.iterations = {"sandbox": 5, "smoke": 1, "paper": 1}[preset]  # paper: one episode per held-out scenario
   c.eval.study_iterations = {"sandbox": 3, "smoke": 1, "paper": 3}[preset]
   c.eval.iql_temperature = config_dict.placeholder(float)  # None: the selector's own (the OPE's choice)
   c.eval.max_new_tokens = 64

@@ -12,8 +12,8 @@ block is replaced by the neutral line in training; use the same at inference).
 remat; LoRA r16, alpha 32, dropout 0.05 on q,k,v,o; AdamW (0.9, 0.95), 3% warmup then cosine, clip 1.0,
 effective batch 16 (micro-batch 1 x 16 accumulation steps on one device; with N devices set
 --config.train.micro_batch_size=N, or --config.mesh.fsdp=N to shard the base), prompts up to 1024 tokens, chunked
-vocabulary projection (256-token chunks). The paper gives no SFT learning rate or epoch count: 1e-4 and 1 epoch
-here are our choices. Expected resources (`lm.memory` plan: XLA's per-device estimate for a policy + reference
+vocabulary projection (256-token chunks), 2 epochs (the paper's). The paper gives no SFT learning rate: 1e-4 is
+our choice (docs/fidelity.md). Expected resources (`lm.memory` plan: XLA's per-device estimate for a policy + reference
 LoRA step at 1 sequence x 1024 tokens per device, bf16, remat): 22.5 GB on one device (15.4 GB arguments: the bf16
 base 15.2 GB, adapter 40 MB, AdamW moments 81 MB; 7.1 GB temporaries), so one 80 GB GPU; 12.5 GB per device on 4
 devices with the base FSDP-sharded (--config.mesh.fsdp=4 --config.train.micro_batch_size=4), so 4 x 24 GB.
@@ -80,6 +80,7 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
   c.train.lr = 5e-3 if preset != "paper" else 1e-4
   c.train.checkpoint_every = 20
   if preset == "paper":
+    c.train.epochs = 2.0 if stage == "sft" else 1.0  # the paper's 2 SFT epochs; JPO / A-LoL: 1 (our choice)
     c.data.max_length = 1024
     c.data.bucket_multiple = 128
     c.model.dtype = "bfloat16"

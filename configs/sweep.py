@@ -42,7 +42,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   if arg == "paper":
     c.focal = agent("api")
     c.counterparty = agent("api")
-    c.seeds_per_scenario = 10
+    c.seeds_per_scenario = 100  # the paper's 100 rollouts per training scenario
     c.concurrency = 32
     return c
   if arg == "smoke":

@@ -146,7 +146,17 @@ _PARTS: dict[str, tuple[str, str, str, str]] = {
 }
 
 NEUTRAL_STYLE_LINE = (
-    "Write in a plain, professional style and do not express any particular emotion.")
+    "Write in a plain, professional style and do not express any particular emotion.")  # no emotion assigned
+
+# What an emotion-free prompt (the paper's ablation, Table 3) puts where the emotion block was. The paper
+# removes the block; its reference code replaces it with the professional-judgment line, our default (the
+# paper's numbers come from that code). "plain" is this project's earlier instruction, kept as a variant.
+EMOTION_FREE_STYLES: dict[str, str | None] = {
+    "judgment": "Use your best professional judgment to decide tone.",
+    "removed": None,  # no style block at all
+    "plain": NEUTRAL_STYLE_LINE,
+}
+DEFAULT_EMOTION_FREE = "judgment"
 
 
 def _article(word: str) -> str:
@@ -176,13 +186,19 @@ def emotion_block(label: str) -> str:
   return EMOTION_BLOCKS[EMOTIONS[emotion_index(label)]]
 
 
-def style_block(label: str | None, emotion_free: bool = False) -> str:
-  """What the prompt's style slot holds: the emotion block, or the neutral line.
+def style_block(label: str | None, emotion_free: bool | str = False) -> str | None:
+  """What the prompt's style slot holds: the emotion block, the emotion-free line, or None (no block).
 
-  The neutral line stands in when `emotion_free` (the label is then ignored, so emotion-free prompts are
-  identical whatever the selector chose) and when no emotion was assigned (label None, e.g. the default
-  counterparty).
+  `emotion_free`: False, True (the default variant, `DEFAULT_EMOTION_FREE`) or a variant name of
+  `EMOTION_FREE_STYLES`; the label is then ignored, so emotion-free prompts are identical whatever the
+  selector chose. With no emotion assigned (label None, e.g. the default counterparty) the slot holds
+  `NEUTRAL_STYLE_LINE`. The Vanilla baselines are not emotion-free: they get e = neutral's block.
   """
-  if emotion_free or label is None:
+  if emotion_free:
+    variant = DEFAULT_EMOTION_FREE if emotion_free is True else emotion_free
+    if variant not in EMOTION_FREE_STYLES:
+      raise ConfigError(f"unknown emotion-free variant {variant!r}; expected one of {', '.join(EMOTION_FREE_STYLES)}")
+    return EMOTION_FREE_STYLES[variant]
+  if label is None:
     return NEUTRAL_STYLE_LINE
   return emotion_block(label)

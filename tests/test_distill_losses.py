@@ -61,8 +61,8 @@ def np_jpo(logp, ref, mask, adv, eps=0.2, kl_coef=0.04, kappa=1.0, ratio="sequen
     a = float(adv[b])
     at = a if a > 0 else kappa * a
     lr = [float(logp[b, t]) - float(ref[b, t]) for t in idx]
-    if ratio == "sequence":
-      rho = math.exp(sum(lr) / len(lr))
+    if ratio in ("sequence", "product"):
+      rho = math.exp(sum(lr) / len(lr) if ratio == "sequence" else sum(lr))
       pg.append(min(rho * at, min(max(rho, 1 - eps), 1 + eps) * at))
       rhos.append(rho)
       outside.append(float(rho < 1 - eps or rho > 1 + eps))
@@ -144,7 +144,7 @@ def test_sft_empty_batch_is_zero_and_ignores_masked_inf():
 
 # ---------------------------------------------------------------- JPO against NumPy
 
-@pytest.mark.parametrize("ratio", ["sequence", "token"])
+@pytest.mark.parametrize("ratio", ["sequence", "token", "product"])
 @pytest.mark.parametrize("kappa", [0.0, 0.5, 1.0])
 def test_jpo_matches_numpy(ratio, kappa):
   for seed in range(3):
@@ -155,6 +155,17 @@ def test_jpo_matches_numpy(ratio, kappa):
     for k, v in want_aux.items():
       np.testing.assert_allclose(float(aux[k]), v, **TOL, err_msg=k)
     np.testing.assert_allclose(float(aux["loss"]), want, **TOL)
+
+
+def test_jpo_product_ratio_is_the_sequence_probability_ratio():
+  # the paper's rho: pi(y|x) / pi_ref(y|x); two response tokens with log-ratios 0.1 and 0.05 -> exp(0.15)
+  logp = jnp.array([[-9.0, -1.0, -2.0, -9.0]])
+  ref = jnp.array([[-5.0, -1.1, -2.05, -7.0]])
+  mask = jnp.array([[0.0, 1.0, 1.0, 0.0]])
+  _, aux = jpo(logp, ref, mask, jnp.array([1.0]), ratio="product")
+  np.testing.assert_allclose(float(aux["rho_mean"]), math.exp(0.15), rtol=1e-6)
+  _, aux = jpo(logp, ref, mask, jnp.array([1.0]), ratio="sequence")
+  np.testing.assert_allclose(float(aux["rho_mean"]), math.exp(0.075), rtol=1e-6)
 
 
 def test_jpo_hyperparameters_match_numpy():

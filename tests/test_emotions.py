@@ -64,10 +64,15 @@ def test_block_lengths_are_uniform():
 
 def test_style_block_and_emotion_free_mode():
   assert style_block("anger") == emotion_block("anger")
-  assert style_block("anger", emotion_free=True) == NEUTRAL_STYLE_LINE
+  # emotion-free: the reference code's professional-judgment line by default; the paper's removed block; ours
+  assert style_block("anger", emotion_free=True) == "Use your best professional judgment to decide tone."
+  assert style_block("anger", emotion_free="removed") is None
+  assert style_block("anger", emotion_free="plain") == NEUTRAL_STYLE_LINE
+  with pytest.raises(ValueError, match="unknown emotion-free variant 'none'"):
+    style_block("anger", emotion_free="none")
   assert style_block(None) == NEUTRAL_STYLE_LINE
   # emotion-free ignores the label, even an unknown one
-  assert style_block("rage", emotion_free=True) == NEUTRAL_STYLE_LINE
+  assert style_block("rage", emotion_free=True) == emotions.EMOTION_FREE_STYLES["judgment"]
   assert "\n" not in NEUTRAL_STYLE_LINE and len(_sentences(NEUTRAL_STYLE_LINE)) == 1
   assert NEUTRAL_STYLE_LINE not in emotions.EMOTION_BLOCKS.values()
   with pytest.raises(ValueError):

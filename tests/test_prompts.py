@@ -133,18 +133,24 @@ def test_transcript_rendering_and_empty_transcript():
     focal_messages(scenario, [("mediator", "hi")], None)
 
 
-def test_emotion_free_mode_replaces_the_block_with_the_neutral_line():
+def test_emotion_free_mode_replaces_the_block():
   scenario = make_scenario("hospital")
+  judgment = "Use your best professional judgment to decide tone."
   with_emotion = focal_prompt_text(scenario, TRANSCRIPT, "fear")
   free = focal_prompt_text(scenario, TRANSCRIPT, "fear", emotion_free=True)
-  assert emotion_block("fear") in with_emotion and NEUTRAL_STYLE_LINE not in with_emotion
-  assert NEUTRAL_STYLE_LINE in free
-  assert not any(emotion_block(label) in free for label in EMOTIONS)
-  assert free.index(STYLE_HEADER) < free.index(NEUTRAL_STYLE_LINE) < free.index("Write your next message")
-  assert free == with_emotion.replace(emotion_block("fear"), NEUTRAL_STYLE_LINE)
+  assert emotion_block("fear") in with_emotion and judgment not in with_emotion
+  assert not any(emotion_block(label) in free for label in EMOTIONS) and NEUTRAL_STYLE_LINE not in free
+  # the reference code's line where the emotion block was, nothing else changed
+  assert free.index(STYLE_HEADER) < free.index(judgment) < free.index("Write your next message")
+  assert free == with_emotion.replace(emotion_block("fear"), judgment)
   # emotion-free prompts do not depend on the selector's choice
   assert free == focal_prompt_text(scenario, TRANSCRIPT, "joy", emotion_free=True)
-  assert focal_prompt_text(scenario, TRANSCRIPT, None) == free
+  # the paper's description: the style block removed, header and all
+  removed = focal_prompt_text(scenario, TRANSCRIPT, "fear", emotion_free="removed")
+  assert STYLE_HEADER not in removed and judgment not in removed
+  assert removed == with_emotion.replace(f"{STYLE_HEADER}\n{emotion_block('fear')}\n\n", "")
+  # the Vanilla baselines are not emotion-free: e = neutral gives neutral's emotion block
+  assert emotion_block("neutral") in focal_prompt_text(scenario, TRANSCRIPT, "neutral")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,11 +247,14 @@ def test_judge_rubric_direction_per_domain(domain, word, quantity):
   assert f"the target of {target}" in system and anchor in system
   opposite = {"DOWN": "UP", "UP": "DOWN", "EARLIER": "LATER"}[word]
   assert f" {opposite} " not in system
-  assert "1 (very poor) to 10 (excellent)" in system
   assert system.rstrip().endswith("in the format SCORE: N, where N is an integer from 1 to 10.")
-  for criterion in ("Anchoring", "Calibrated concession", "Concreteness", "Leverage", "No repetition",
-                    "Emotional expression"):
-    assert criterion in system
+  # the paper's anchored scale (App. P.3): six anchors, in order, each on its own line, and the closing rule
+  anchors = [line.split(":")[0] for line in system.splitlines() if line.startswith("- ")]
+  assert anchors == ["- 10", "- 8", "- 6", "- 4", "- 2", "- 1"]
+  assert "Closing the deal is the primary objective" in system
+  assert "walking away without an agreement scores lower than any realistic agreement" in system
+  assert "- 1: Harmful: walks away or breaks off the negotiation" in system
+  assert f"moves the {quantity} {word} toward the target" in system
   assert "My first proposal." in user and "I propose something." in user
   assert target in user and anchor in user
   assert user.index("My first proposal.") < user.index("I propose something.")

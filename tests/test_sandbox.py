@@ -34,6 +34,7 @@ from emodistill_jax.emotions import EMOTIONS, NEUTRAL
 from emodistill_jax.negotiation import Message, extract_offer, is_acceptance, is_walkaway
 from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
 from emodistill_jax.signals import aggregate
+from emodistill_jax.prompts.judge import ANCHORS
 
 TRAIN = {d: [s for s in load_scenarios(d) if s.split == "train"] for d in DOMAINS}
 SEEDS = (0, 1)
@@ -362,7 +363,7 @@ def test_fixed_emotions_rank_like_the_truth(domain):
 
 
 # ------------------------------------------------------------------------------------------------
-# (b) The judge separates flawed turns and uses the scale
+# (b) The judge separates flawed turns and uses the anchored scale
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -381,7 +382,9 @@ def test_judge_scores_flawed_turns_low(domain):
   print(f"{domain}: judge clean {np.mean(clean):.2f} (n={len(clean)}) flawed {np.mean(flawed):.2f} "
         f"(n={len(flawed)}) gap {gap:.2f}; histogram {np.bincount(everything, minlength=11)[1:].tolist()}")
   assert gap >= 3 and max(flawed) <= 4
-  assert set(range(1, 11)) <= set(everything) or len(set(everything)) >= 9
+  # only the anchored scale's scores, every anchor but 1 in use (the teacher never offers worse terms than
+  # the counterparty's own; `test_judge_rubric_on_hand_made_turns` checks that line)
+  assert set(everything) == set(ANCHORS) - {1}
 
 
 def test_judge_rubric_on_hand_made_turns():
@@ -395,12 +398,13 @@ def test_judge_rubric_on_hand_made_turns():
   good_open = [Message("focal", f"{f(xs).text} {LEVERAGE['crad'][1]}", offer=xs)]
   assert judge.rubric(ctx, good_open, 0)[0] == 10
   step = [f(xs), c(x0 - 5), f(round(xs + 0.12 * (x0 - xs)))]
-  assert judge.rubric(ctx, step, 2)[0] >= 7
-  assert judge.rubric(ctx, [f(xs), c(mid), f(mid)], 2) == (2, "capitulation")
+  assert judge.rubric(ctx, step, 2) == (8, "rubric")  # room 0.88, calibrated, number, no leverage: q = 8.5
+  assert judge.rubric(ctx, [f(xs), c(mid), f(mid)], 2) == (4, "capitulation")
   assert judge.rubric(ctx, [f(xs), c(mid), Message("focal", "We need a much shorter repayment period.")], 2) == (
-      2, "no number")
-  assert judge.rubric(ctx, [f(xs), c(mid), f(xs)], 2) == (1, "repetition")
+      4, "no number")
+  assert judge.rubric(ctx, [f(xs), c(mid), f(xs)], 2) == (2, "repetition")
   assert judge.rubric(ctx, [f(1.0)], 0) == (2, "unrealistic")
+  assert judge.rubric(ctx, [f(xs), c(mid), f(x0 + 5)], 2) == (1, "worse than the counterparty's offer")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,16 +9,19 @@ Conventions shared by all three:
 - `ref_logp` is a constant: it is wrapped in `stop_gradient` inside.
 - Every loss returns (loss, aux) with aux a dict of float32 scalars for the metrics log.
 
-JPO as implemented (docs/formulas.md; the sequence-mean ratio is this project's default, see there):
+JPO as implemented (docs/formulas.md, docs/fidelity.md):
   rho_i = exp(mean_{t in response_i} (logp - ref_logp))            (ratio="sequence", the default)
   A~_i  = A_i if A_i > 0 else kappa A_i
   loss  = -mean_i min(rho_i A~_i, clip(rho_i, 1 - eps, 1 + eps) A~_i) + lambda mean_i K3_i
   K3_i  = mean_{t in response_i} (exp(D_t) - D_t - 1),  D_t = ref_logp_t - logp_t.
+The paper's ratio is the sequence probability ratio pi(y|x) / pi_ref(y|x) = exp(SUM_t (logp - ref_logp)):
+ratio="product", the `:paper` presets' setting. Our default, the sequence MEAN of the log-ratio (a
+length-normalised ratio), is a deliberate deviation: with the product, a response of 100 tokens whose tokens
+each move by 0.2% already leaves the 0.2 trust region, so long responses stop getting gradient at once.
 With ratio="token" the clipped surrogate is taken per token with rho_t = exp(logp_t - ref_logp_t) and averaged
-over the sequence's response tokens before the batch mean. Choices where the paper is silent: the sequence
-mean (not sum) of the log-ratio (a length-normalised ratio; a sum would make long responses leave the trust
-region at once), the per-sequence then per-batch mean (every sequence weighs the same whatever its length),
-and the diagnostics for ratio="token" (rho_mean and clip_frac are per-sequence token means, then batch means).
+over the sequence's response tokens before the batch mean. Our choices where the paper is silent: the
+per-sequence then per-batch mean (every sequence weighs the same whatever its length), and the diagnostics for
+ratio="token" (rho_mean and clip_frac are per-sequence token means, then batch means).
 No clamp is put on the log-ratio: the loss stays finite for |mean log-ratio| up to ~80 (fp32 exp), beyond which
 it is inf and the trainer's NaN/inf check stops the run with the batch named.
 
@@ -44,7 +47,7 @@ from emodistill_jax.errors import ConfigError
 
 Array = jax.Array
 
-RATIOS = ("sequence", "token")
+RATIOS = ("sequence", "token", "product")
 KL_HIGH = 0.5  # a sequence whose mean K3 exceeds this counts in aux["kl_gt_05"]
 
 
@@ -126,8 +129,9 @@ def jpo_loss(logp: Array, ref_logp: Array, mask: Array, advantages: Array, clip_
   a = advantages.astype(jnp.float32)
   a_tilde = jnp.where(a > 0, a, kappa * a)  # [B]
   lo, hi = 1.0 - clip_eps, 1.0 + clip_eps
-  if ratio == "sequence":
-    rho = jnp.exp(_row_mean(lr, m, n))  # [B]
+  if ratio in ("sequence", "product"):
+    log_rho = _row_mean(lr, m, n) if ratio == "sequence" else lr.sum(-1)  # masked positions hold exactly 0
+    rho = jnp.exp(log_rho)  # [B]
     surrogate = jnp.minimum(rho * a_tilde, jnp.clip(rho, lo, hi) * a_tilde)
     rho_seq = rho
     outside = ((rho < lo) | (rho > hi)).astype(jnp.float32)

@@ -90,8 +90,8 @@ def model_config(settings, vocab_size: int) -> LMConfig:
 
 
 def corpus(examples) -> list[str]:
-  """Every prompt message and response of the examples, and the emotion-free style line."""
-  texts = [emotions.style_block(None, emotion_free=True)]
+  """Every prompt message and response of the examples, and the emotion-free style lines."""
+  texts = [line for line in emotions.EMOTION_FREE_STYLES.values() if line]
   for x in examples:
     texts += [m["content"] for m in x.messages] + [x.response]
   return texts

@@ -103,7 +103,7 @@ def default_config() -> config_dict.ConfigDict:
   c.clip_eps = 0.2
   c.kl_coef = 0.04
   c.kappa = 1.0
-  c.ratio = "sequence"  # sequence | token
+  c.ratio = "sequence"  # sequence (ours) | product (the paper's pi/pi_ref) | token; distill.losses
   # A-LoL
   c.weight_clip = (0.1, 1.9)
   return c

@@ -4,8 +4,8 @@ The paper's methods (Tables 1, 3 and 14) as combinations:
 
 | method | selector | generator | emotion block |
 |---|---|---|---|
-| Vanilla LLM | none | teacher / API model | no |
-| Vanilla SLM | none | student, no adapter | no |
+| Vanilla LLM | neutral (e = neutral, Eq. 12) | teacher / API model | yes, neutral's |
+| Vanilla SLM | neutral (e = neutral) | student, no adapter | yes, neutral's |
 | Random | uniform random | teacher / API model | yes |
 | IQL | IQL | teacher / API model | yes |
 | IQL+SFT | IQL | student + SFT adapter | yes |
@@ -37,8 +37,8 @@ class Method:
 
 
 PAPER_METHODS = (
-    Method("Vanilla LLM", "none", "teacher", emotion_free=True),
-    Method("Vanilla SLM", "none", "student", emotion_free=True),
+    Method("Vanilla LLM", "neutral", "teacher"),
+    Method("Vanilla SLM", "neutral", "student"),
     Method("Random", "random", "teacher"),
     Method("IQL", "iql", "teacher"),
     Method("IQL+SFT", "iql", "student", "sft"),

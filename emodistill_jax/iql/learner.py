@@ -1,8 +1,11 @@
 """Implicit Q-Learning with discrete actions (Kostrikov et al., 2021), jitted end to end.
 
-One update, in the order of the reference implementation:
+One update, in the order of Kostrikov et al.'s released JAX implementation (V first; the AWR actor and the TD
+target then use the NEW V). This order is our choice, not a statement about the EmoDistill paper's reference
+code (docs/fidelity.md):
   V   <- expectile regression of V(s) toward min_i Q_target_i(s, a)          (`value_loss`)
-  pi  <- AWR: -mean(min(exp(beta (Q_target(s, a) - V(s))), 100) log pi(a|s))  (`actor_loss`, new V)
+  pi  <- AWR: -mean(min(exp(beta A_norm), 100) log pi(a|s)), A = Q_target(s, a) - V(s)   (`actor_loss`, new V;
+         A_norm = A standardized over the batch by default, raw A with advantage_norm="none", the paper's)
   Q   <- TD: (Q_i(s, a) - (r + gamma (1 - done) V(s')))^2                   (`critic_loss`, new V)
   Q_target <- Polyak average with tau = 0.005.
 Adam 3e-4 with global-norm clipping 1.0 for each network. The whole dataset lives on device; each
