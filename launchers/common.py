@@ -18,6 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from emodistill_jax.errors import UserError
+from emodistill_jax.locking import lock_workdir
 from emodistill_jax.sweep.storage import write_json_atomic
 
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/scenarios.py:smoke.",
@@ -28,8 +29,10 @@ USER_ERROR_STATUS = 2
 
 
 def workdir(default: str) -> str:
+  """The run's output folder (--workdir, else `default`), created and locked for this process: a second run
+  on the same folder stops at once with the holder's pid and host (`emodistill_jax.locking`)."""
   path = WORKDIR.value or default
-  os.makedirs(path, exist_ok=True)
+  lock_workdir(path)
   return path
 
 

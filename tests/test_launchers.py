@@ -117,3 +117,27 @@ def test_a_rerun_with_another_config_is_a_user_error_and_verbose_adds_the_traceb
   assert code == 2 and "Traceback" not in err and err.strip().splitlines()[-1] == expected
   code, err = run_failing("sweep", *args, "--verbose")
   assert code == 2 and "Traceback" in err and "StorageError" in err and err.strip().splitlines()[-1] == expected
+
+
+def test_one_writer_per_workdir_and_a_dead_holder_is_taken_over(tmp_path):
+  # a live holder: another process that took the lock (as any launcher does) and keeps running
+  holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from emodistill_jax.locking import "
+                             f"lock_workdir; lock_workdir({str(tmp_path)!r}); print('locked', flush=True); "
+                             "time.sleep(600)"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "locked"
+    args = ["--config=configs/sweep.py:smoke", "--config.num_scenarios=1", "--config.seeds_per_scenario=1",
+            f"--workdir={tmp_path}"]
+    code, err = run_failing("sweep", *args)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert line.startswith(f"error: {tmp_path} is in use by pid {holder.pid} on ") and "one run writes a workdir" in line
+    assert not os.path.exists(tmp_path / "episodes.jsonl")  # nothing written by the refused run
+  finally:
+    holder.kill()
+    holder.wait()
+  # the holder died without cleaning up: its lock file remains, naming it, and the next run takes it over
+  assert json.loads((tmp_path / ".lock").read_text())["pid"] == holder.pid
+  run_launcher("sweep", *args)
+  assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 1
+  assert json.loads((tmp_path / ".lock").read_text())["pid"] != holder.pid

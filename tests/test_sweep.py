@@ -93,6 +93,11 @@ def test_judge_scores_every_focal_turn_and_resumes(tmp_path):
   assert (tmp_path / "turn_scores.jsonl").read_bytes() == full
   per_episode = read_records(str(tmp_path / "episode_scores.jsonl"))
   assert len(per_episode) == len(episodes)
+  # a run killed while writing the episode scores leaves their temp file; the re-run rewrites it whole
+  (tmp_path / "episode_scores.jsonl.tmp").write_text((tmp_path / "episode_scores.jsonl").read_text())
+  run_judge(jc, str(tmp_path), progress=False)
+  assert read_records(str(tmp_path / "episode_scores.jsonl")) == per_episode
+  assert not (tmp_path / "episode_scores.jsonl.tmp").exists()
   e0 = [r["score"] for r in scores if r["episode_id"] == episodes[0].episode_id]
   assert per_episode[0]["mean_score"] == pytest.approx(sum(e0) / len(e0))
 

@@ -18,7 +18,7 @@ from emodistill_jax.iql.selector import Selector
 from emodistill_jax.iql.transitions import validate
 
 METRICS = "metrics.jsonl"
-CHECKPOINT = "train_state"
+CHECKPOINTS = "checkpoints"  # orbax CheckpointManager folder: one committed step folder per save, the last 2 kept
 
 
 def stability_summary(rows: list[dict]) -> dict:
@@ -51,16 +51,15 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
   hp = Hyper.of(config)
   state = init_state(config, jax.random.PRNGKey(config.seed))
   rows: list[dict] = []
-  if workdir:
-    os.makedirs(workdir, exist_ok=True)
-  ckpt_path = os.path.abspath(os.path.join(workdir, CHECKPOINT)) if workdir else None
-  if ckpt_path and os.path.exists(ckpt_path):
-    state = ocp.StandardCheckpointer().restore(ckpt_path, state)
-    rows = _read_metrics(workdir, int(state.step))
+  manager = _checkpoint_manager(workdir, keep=2) if workdir else None
+  if manager is not None:
+    if manager.latest_step() is not None:
+      abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+      state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
+    rows = _read_metrics(workdir, int(state.step))  # rows logged after the last committed step go
   steps = int(config.steps)
   k = max(1, min(int(config.updates_per_call), steps))
   bar = tqdm(total=steps, initial=int(state.step), disable=not progress, unit="upd", desc="iql")
-  checkpointer = ocp.StandardCheckpointer() if ckpt_path else None
   while int(state.step) < steps:
     n = min(k, steps - int(state.step))
     t0 = time.perf_counter()
@@ -70,15 +69,26 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
     rows.append(row)
     bar.update(n)
     bar.set_postfix(q=f"{row['critic_loss']:.3g}", v=f"{row['value_loss']:.3g}", pi=f"{row['actor_loss']:.3g}")
-    if workdir:
+    if manager is not None:
       with open(os.path.join(workdir, METRICS), "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
-      checkpointer.save(ckpt_path, state, force=True)
-      checkpointer.wait_until_finished()
+      manager.save(int(state.step), args=ocp.args.StandardSave(state))
+      manager.wait_until_finished()
+  if manager is not None:
+    manager.close()
   bar.close()
   summary = stability_summary(rows)
   meta = {**(meta or {}), "config": config.to_dict(), "steps": int(state.step), "stability": summary}
   return Selector(state.policy, config.hidden_dim, meta=meta)
+
+
+def _checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+  """Orbax's manager: a step is written to a temporary folder and renamed when complete, older steps are
+  deleted only after a newer one is committed, and `latest_step()` sees committed steps only; so a kill at
+  any moment leaves the last committed step to resume from."""
+  os.makedirs(workdir, exist_ok=True)
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINTS)), options=options)
 
 
 def _read_metrics(workdir: str, upto_step: int) -> list[dict]:

@@ -24,7 +24,8 @@ from emodistill_jax.signals import episode_judge_advantages
 from emodistill_jax.sweep import backends
 from emodistill_jax.sweep.manifest import package_versions
 from emodistill_jax.sweep.runner import MANIFEST, load_episodes
-from emodistill_jax.sweep.storage import JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic
+from emodistill_jax.sweep.storage import (JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic,
+                                         write_jsonl_atomic)
 
 SCHEMA_VERSION = 1
 TURN_SCORES = "turn_scores.jsonl"
@@ -43,12 +44,19 @@ def sweep_settings(sweep_dir: str) -> dict:
     return json.load(f)["config"]
 
 
-def run_judge(config, workdir: str, progress: bool = True) -> dict:
-  sweep = sweep_settings(config.sweep)
-  scenarios = {s.id: s for s in load_scenarios(sweep["domain"], sweep.get("scenarios_path"))}
-  episodes = load_episodes(config.sweep)
-  items = [(e, i, t) for e in episodes
-           for t, i in enumerate((i for i, m in enumerate(e.messages) if m.speaker == "focal"), 1)]
+def focal_turns(episodes) -> list[tuple]:
+  """(episode, message index, focal turn number from 1) of every focal message, in episode order."""
+  return [(e, i, t) for e in episodes
+          for t, i in enumerate((i for i, m in enumerate(e.messages) if m.speaker == "focal"), 1)]
+
+
+def judge_turns(config, episodes, scenarios, workdir: str, progress: bool = True) -> dict:
+  """Scores every focal turn of `episodes` with config.judge into <workdir>/turn_scores.jsonl, in plan
+  order; turns already there are not judged again (resume). `scenarios` maps scenario id -> Scenario.
+
+  Returns {"scores": every record, "judge": the judge's name, "backends": its (closed) backends,
+  "judged": turns judged by this call, "seconds"}."""
+  items = focal_turns(episodes)
   keys = [f"{e.episode_id}#{t}" for e, _, t in items]
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, TURN_SCORES)
@@ -77,21 +85,26 @@ def run_judge(config, workdir: str, progress: bool = True) -> dict:
       asyncio.run(score_all(OrderedCommitter(writer, done, lambda _: bar.update(1))))
     finally:
       bar.close()
-  scores = read_records(path, repair=False)
+  return {"scores": read_records(path, repair=False), "judge": judge.name, "backends": judge_backends,
+          "judged": len(todo), "seconds": round(time.perf_counter() - start, 3)}
+
+
+def run_judge(config, workdir: str, progress: bool = True) -> dict:
+  sweep = sweep_settings(config.sweep)
+  scenarios = {s.id: s for s in load_scenarios(sweep["domain"], sweep.get("scenarios_path"))}
+  judged = judge_turns(config, load_episodes(config.sweep), scenarios, workdir, progress)
+  scores, judge_backends = judged["scores"], judged["backends"]
   episode_rows = episode_scores(scores)
-  with JsonlWriter(os.path.join(workdir, EPISODE_SCORES + ".tmp")) as w:
-    for row in episode_rows:
-      w.append(row)
-  os.replace(os.path.join(workdir, EPISODE_SCORES + ".tmp"), os.path.join(workdir, EPISODE_SCORES))
+  write_jsonl_atomic(episode_rows, os.path.join(workdir, EPISODE_SCORES))
   failures = sum(not r["parsed"] for r in scores)
   manifest = {
       "kind": "judge", "schema_version": SCHEMA_VERSION, "config": config.to_dict(), "sweep": sweep,
       "versions": package_versions(), "turns": len(scores), "episodes": len(episode_rows),
       "parse_failures": failures, "parse_failure_rate": failures / len(scores) if scores else None,
       "mean_score": sum(r["score"] for r in scores) / len(scores) if scores else None,
-      "judge": judge.name, "token_usage": {r: b.usage_by_role() for r, b in judge_backends.items()},
+      "judge": judged["judge"], "token_usage": {r: b.usage_by_role() for r, b in judge_backends.items()},
       "backend_stats": {r: b.stats() for r, b in judge_backends.items()},
-      "this_run": {"turns": len(todo), "seconds": round(time.perf_counter() - start, 3)},
+      "this_run": {"turns": judged["judged"], "seconds": judged["seconds"]},
   }
   write_json_atomic(manifest, os.path.join(workdir, "judge_manifest.json"))
   return manifest

@@ -27,7 +27,7 @@ from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.sweep import backends
 from emodistill_jax.sweep.manifest import package_versions
 from emodistill_jax.sweep.storage import (JsonlWriter, OrderedCommitter, StorageError, check_prefix, read_records,
-                                          write_json_atomic)
+                                          write_json_atomic, write_jsonl_atomic)
 
 MANIFEST = "manifest.json"
 
@@ -152,13 +152,7 @@ def merge_shards(workdir: str, config) -> str:
     raise StorageError(f"{workdir}: {len(missing)} planned episode(s) missing from the shards, e.g. {missing[0]!r}; "
                        "finish those shards first")
   out = episodes_path(workdir, 1, 0)
-  tmp = out + ".tmp"
-  if os.path.exists(tmp):
-    os.remove(tmp)
-  with JsonlWriter(tmp) as writer:
-    for p in full:
-      writer.append(by_id[p.episode_id])
-  os.replace(tmp, out)
+  write_jsonl_atomic((by_id[p.episode_id] for p in full), out)
   return out
 
 

@@ -119,3 +119,16 @@ def write_json_atomic(obj: Any, path: str) -> None:
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)
+
+
+def write_jsonl_atomic(records, path: str) -> None:
+  """All records as one JSONL file, written whole (temp file truncated first, fsync, rename): a kill leaves
+  the old file or the new one, and a temp file left by a killed run is overwritten, never appended to."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    for record in records:
+      f.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
