@@ -17,6 +17,7 @@ from typing import Any
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from emodistill_jax.config_checks import check_config
 from emodistill_jax.errors import UserError
 from emodistill_jax.locking import lock_workdir
 from emodistill_jax.sweep.storage import write_json_atomic
@@ -112,7 +113,9 @@ def run(main: Callable[[Any], None]) -> None:
     if not flags.FLAGS["verbosity"].present:  # orbax and friends log every step at INFO
       logging.set_verbosity(logging.WARNING)
     try:
-      main(_config())
+      config = _config()
+      check_config(config)  # every value in range before any work starts
+      main(config)
     except (UserError, FileNotFoundError) as e:
       if VERBOSE.value:
         traceback.print_exc()

@@ -200,6 +200,10 @@ def test_api_key_is_required(server):
     ({"model": "tiny", "messages": MESSAGES, "max_tokens": "8"}, 400, None, "max_tokens"),
     ({"model": "tiny", "messages": MESSAGES, "n": 2}, 400, None, "n"),
     ({"model": "tiny", "messages": MESSAGES, "temperature": 3}, 400, None, "temperature"),
+    (b'{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', 400, None,
+     "temperature"),
+    (b'{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "top_p": NaN}', 400, None, "top_p"),
+    (b'{"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "top_p": Infinity}', 400, None, "top_p"),
     ({"model": "tiny", "messages": MESSAGES, "stop": ["a", ""]}, 400, None, "stop"),
     ({"model": "tiny", "messages": MESSAGES, "tools": [{"type": "function"}]}, 400, None, "tools"),
     ({"model": "tiny", "messages": [{"role": "user", "content": "offer " * 80}]}, 413, "context_length_exceeded",
@@ -361,3 +365,14 @@ def test_launcher_smoke_serves_and_stops_on_sigterm(tmp_path):
       process.kill()
   assert process.returncode == 0, err[-3000:]
   assert "serving tiny_model at http://127.0.0.1:" in out and "server stopped" in out
+
+
+@pytest.mark.parametrize("host, keys, warns", [
+    ("127.0.0.1", (), False), ("localhost", (), False), ("::1", (), False), ("0.0.0.0", ("k",), False),
+    ("0.0.0.0", (), True), ("::", (), True), ("10.1.2.3", (), True)])
+def test_binding_beyond_loopback_without_a_key_warns(host, keys, warns):
+  from emodistill_jax.serving.server import exposure_warning
+  warning = exposure_warning(host, keys)
+  assert (warning is not None) == warns
+  if warns:
+    assert warning.startswith(f"serving on {host} with no API key") and "host=127.0.0.1" in warning

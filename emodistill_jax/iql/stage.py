@@ -22,6 +22,7 @@ import numpy as np
 from absl import logging
 
 from emodistill_jax.emotions import EMOTIONS
+from emodistill_jax.errors import ConfigError
 from emodistill_jax.iql.grid import grid_members, heldout_td_errors, train_grid
 from emodistill_jax.iql.selector import Selector
 from emodistill_jax.iql.train import train_selector
@@ -152,6 +153,11 @@ def run_iql(config, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   sweep_dir = config.data.sweep or ensure_sandbox_sweep(config, workdir)
   judged = load_judged_sweep(sweep_dir, config.data.judge)
+  other = sorted({e.domain for e in judged.episodes} - {config.domain})
+  if other:
+    raise ConfigError(f"--config.domain={config.domain}: the sweep {sweep_dir} holds {', '.join(other)} episodes; "
+                      "set --config.domain to the sweep's domain or point --config.data.sweep at a "
+                      f"{config.domain} sweep")
   ts = build_transitions(judged.episodes, config.iql_reward, config.iql_placement,
                          turn_advantages=judged.turn_advantages, episode_advantages=judged.episode_advantages,
                          default_behaviour=config.get("ope_behaviour"))

@@ -12,6 +12,7 @@ metadata, store, ...) are ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,8 @@ def _number(body: Mapping, key: str, default: float, lo: float, hi: float, lo_op
     return default
   if isinstance(value, bool) or not isinstance(value, (int, float)):
     raise bad_request(f"'{key}' must be a number", key)
+  if not math.isfinite(value):  # JSON NaN / Infinity parse as floats and compare False with any bound
+    raise bad_request(f"'{key}' must be a finite number; got {value}", key)
   if value < lo or value > hi or (lo_open and value == lo):
     raise bad_request(f"'{key}' must be in {'(' if lo_open else '['}{lo}, {hi}]; got {value}", key)
   return float(value)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import ipaddress
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 
@@ -82,8 +84,26 @@ def build_state(config, model=None, tokenizer=None, lora=None) -> ServerState:
                      api_keys=_api_keys(config))
 
 
+def exposure_warning(host: str, api_keys) -> str | None:
+  """A warning when the server listens beyond this machine (any address but loopback) with no API key."""
+  if api_keys:
+    return None
+  try:
+    if ipaddress.ip_address(host).is_loopback:
+      return None
+  except ValueError:
+    if host == "localhost":
+      return None
+  return (f"serving on {host} with no API key: anyone who can reach this machine can use the model; set "
+          "api_key_env (or api_key) to require a key, or bind host=127.0.0.1")
+
+
 async def _serve(state: ServerState, stop: asyncio.Event, on_ready: Callable[[str, int], None]) -> None:
   c = state.config
+  warning = exposure_warning(c.host, state.api_keys)
+  if warning:
+    log.warning(warning)
+    print(f"warning: {warning}", file=sys.stderr, flush=True)
   runner = web.AppRunner(create_app(state), handle_signals=False, shutdown_timeout=c.shutdown_timeout_s)
   await runner.setup()
   try:
