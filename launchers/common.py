@@ -20,6 +20,7 @@ from ml_collections import config_flags
 from emodistill_jax.config_checks import check_config
 from emodistill_jax.errors import UserError
 from emodistill_jax.locking import lock_workdir
+from emodistill_jax.run_config import check_resume
 from emodistill_jax.sweep.storage import write_json_atomic
 
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/scenarios.py:smoke.",
@@ -29,12 +30,38 @@ VERBOSE = flags.DEFINE_bool("verbose", False, "On an input error, print the full
 USER_ERROR_STATUS = 2
 
 
-def workdir(default: str) -> str:
+OVERWRITE_ARG = "--config.overwrite"
+_overwrite = False  # set by `--config.overwrite=True`, which parse_flags takes out before absl sees it
+
+
+def workdir(default: str, stage: str | None = None, outputs: tuple[str, ...] | None = None) -> str:
   """The run's output folder (--workdir, else `default`), created and locked for this process: a second run
-  on the same folder stops at once with the holder's pid and host (`emodistill_jax.locking`)."""
+  on the same folder stops at once with the holder's pid and host (`emodistill_jax.locking`). With a `stage`
+  name (the resumable launchers), a re-run must have the config that made the folder
+  (`emodistill_jax.run_config`); `--config.overwrite=True` deletes the stage's `outputs` (None: everything in
+  the folder) instead."""
   path = WORKDIR.value or default
   lock_workdir(path)
+  if stage is not None:
+    check_resume(path, stage, CONFIG.value, overwrite=_overwrite, outputs=outputs)
+  elif _overwrite:
+    fail(f"{OVERWRITE_ARG} applies to the resumable launchers (sweep, judge, train, pipeline, study)")
   return path
+
+
+def _take_overwrite(argv: Sequence[str]) -> list[str]:
+  """Removes `--config.overwrite[=bool]` from argv (it is a launcher option, not a field of any config)."""
+  global _overwrite
+  rest = []
+  for arg in argv:
+    name, _, value = arg.partition("=")
+    if name != OVERWRITE_ARG:
+      rest.append(arg)
+    elif value.lower() in ("", "true", "1"):
+      _overwrite = True
+    elif value.lower() not in ("false", "0"):
+      fail(f"{arg}: expected True or False")
+  return rest
 
 
 def write_json(obj: Any, path: str) -> None:
@@ -121,4 +148,5 @@ def run(main: Callable[[Any], None]) -> None:
         traceback.print_exc()
       fail(str(e))
 
+  sys.argv[:] = _take_overwrite(sys.argv)  # ml_collections reads the --config.* overrides from sys.argv itself
   app.run(_main, flags_parser=parse_flags)

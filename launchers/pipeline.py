@@ -4,7 +4,7 @@ from emodistill_jax.pipeline import run_pipeline
 from launchers import common
 
 def main(config) -> None:
-  workdir = common.workdir(f"runs/pipeline_{config.domain}")
+  workdir = common.workdir(f"runs/pipeline_{config.domain}", "pipeline")
   report = run_pipeline(config, workdir)  # the Pipeline puts config.domain into every stage's config
   print(f"report: {report}")
 

@@ -7,7 +7,7 @@ from launchers import common
 
 
 def main(config) -> None:
-  workdir = common.workdir(f"runs/{config.study}_{config.domain}")
+  workdir = common.workdir(f"runs/{config.study}_{config.domain}", "study")
   paths = run_study(config, workdir)
   for kind, path in paths.items():
     print(f"{kind}: {path}")

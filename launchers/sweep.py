@@ -5,7 +5,7 @@ from launchers import common
 
 
 def main(config) -> None:
-  workdir = common.workdir(f"runs/sweep_{config.domain}")
+  workdir = common.workdir(f"runs/sweep_{config.domain}", "sweep")
   if config.merge:
     print(f"merged shards into {merge_shards(workdir, config)}")
     return

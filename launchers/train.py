@@ -10,7 +10,7 @@ from launchers import common
 
 
 def main(config) -> None:
-  workdir = common.workdir(f"runs/{config.stage}_{config.domain}")
+  workdir = common.workdir(f"runs/{config.stage}_{config.domain}", config.stage)
   if config.stage in ("iql", "iql_grid"):
     from emodistill_jax.iql.stage import run_iql
     report = run_iql(config, workdir)

@@ -112,11 +112,29 @@ def test_a_rerun_with_another_config_is_a_user_error_and_verbose_adds_the_traceb
   args = ["--config=configs/sweep.py:smoke", "--config.num_scenarios=1", "--config.seeds_per_scenario=1",
           "--config.first_seed=7", f"--workdir={tmp_path}"]
   code, err = run_failing("sweep", *args)
-  expected = (f"error: {tmp_path}/episodes.jsonl:1: holds 'debt_001-s0' where the plan has 'debt_001-s7'; the file "
-              "belongs to a different sweep configuration (use another workdir)")
+  expected = (f"error: {tmp_path} was made by a sweep run with another config (--config.first_seed: 0 before, 7 "
+              "now); resume with the same config, pass --config.overwrite=True to delete its outputs and start "
+              "afresh, or use another --workdir")
   assert code == 2 and "Traceback" not in err and err.strip().splitlines()[-1] == expected
   code, err = run_failing("sweep", *args, "--verbose")
-  assert code == 2 and "Traceback" in err and "StorageError" in err and err.strip().splitlines()[-1] == expected
+  assert code == 2 and "Traceback" in err and "ConfigError" in err and err.strip().splitlines()[-1] == expected
+  run_launcher("sweep", *args, "--config.overwrite=True")  # starts afresh with the new config
+  first = json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[0])
+  assert first["episode_id"] == "debt_001-s7" and (tmp_path / ".lock").exists()
+
+
+def test_a_killed_sweep_resumed_with_another_config_names_the_fields(tmp_path):
+  from tests.test_sweep import _kill_midway
+  args = ["launchers.sweep", "--config=configs/sweep.py:smoke", f"--workdir={tmp_path}"]
+  _kill_midway(args, str(tmp_path / "episodes.jsonl"), 3, tmp_path)
+  code, err = run_failing("sweep", *args[1:], "--config.emotions=anger", "--config.max_messages=6")
+  line = err.strip().splitlines()[-1]
+  assert code == 2 and line.startswith(f"error: {tmp_path} was made by a sweep run with another config "
+                                       "(--config.emotions: 'all' before, 'anger' now; --config.max_messages: 30 "
+                                       "before, 6 now)")
+  # growing the plan by seeds is a resume, not a different config
+  run_launcher("sweep", *args[1:], "--config.seeds_per_scenario=4")
+  assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 16
 
 
 def test_one_writer_per_workdir_and_a_dead_holder_is_taken_over(tmp_path):

@@ -30,6 +30,7 @@ from emodistill_jax.sweep.storage import (JsonlWriter, OrderedCommitter, check_p
 SCHEMA_VERSION = 1
 TURN_SCORES = "turn_scores.jsonl"
 EPISODE_SCORES = "episode_scores.jsonl"
+JUDGE_MANIFEST = "judge_manifest.json"
 
 
 def score_key(record: dict) -> str:
@@ -106,7 +107,7 @@ def run_judge(config, workdir: str, progress: bool = True) -> dict:
       "backend_stats": {r: b.stats() for r, b in judge_backends.items()},
       "this_run": {"turns": judged["judged"], "seconds": judged["seconds"]},
   }
-  write_json_atomic(manifest, os.path.join(workdir, "judge_manifest.json"))
+  write_json_atomic(manifest, os.path.join(workdir, JUDGE_MANIFEST))
   return manifest
 
 
