@@ -29,6 +29,7 @@ from emodistill_jax.domains.adapters import COLUMNS, CellError, scenario_from_ro
 from emodistill_jax.domains.scenario import Scenario
 from emodistill_jax.domains.spec import spec
 from emodistill_jax.errors import InputFileError
+from emodistill_jax.files import read_text
 
 
 class ScenarioFileError(InputFileError):
@@ -154,8 +155,7 @@ def load_emomas_csv(path: str | os.PathLike, domain: str, train_rows: int = 80) 
   path = os.fspath(path)
   name = os.path.basename(path)
   spec(domain)  # unknown domain -> error before reading
-  with open(path, encoding="utf-8-sig", newline="") as f:
-    text = f.read()
+  text = read_text(path, "utf-8-sig", ScenarioFileError)
   if not text.strip():
     raise ScenarioFileError(f"{name}: the file is empty")
   rows = list(csv.reader(io.StringIO(text)))

@@ -9,12 +9,12 @@ with the key named, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from emodistill_jax.errors import InputFileError
+from emodistill_jax.files import read_json
 
 ARCHITECTURES = {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"}
 
@@ -120,5 +120,4 @@ def read_config(folder: str | os.PathLike) -> LMConfig:
   path = os.path.join(os.fspath(folder), "config.json")
   if not os.path.exists(path):
     raise ModelConfigError(f"{path}: no config.json in the model folder")
-  with open(path, encoding="utf-8") as f:
-    return config_from_hf(json.load(f), path)
+  return config_from_hf(read_json(path, ModelConfigError), path)

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes  # noqa: F401  (bfloat16 for safetensors' numpy reader)
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from emodistill_jax.errors import InputFileError
+from emodistill_jax.files import open_safetensors, read_json
 from emodistill_jax.lm.lora import LoRA, projection_shapes
 
 WEIGHTS = "adapter_model.safetensors"
@@ -60,8 +60,7 @@ def _read_config(folder: str) -> dict:
   path = os.path.join(folder, CONFIG)
   if not os.path.exists(path):
     raise AdapterError(f"{folder}: no {CONFIG}")
-  with open(path, encoding="utf-8") as f:
-    config = json.load(f)
+  config = read_json(path, AdapterError)
   if config.get("peft_type", "LORA") != "LORA":
     raise AdapterError(f"{path}: peft_type={config.get('peft_type')!r}; only LORA adapters load here")
   for key, ok in (("use_dora", lambda v: not v), ("use_rslora", lambda v: not v),
@@ -84,7 +83,7 @@ def load_peft_adapter(folder: str | os.PathLike, model, dtype=jnp.float32) -> Lo
   rank = int(config["r"])
   params: dict = {}
   targets = set()
-  with safe_open(weights, framework="numpy") as f:
+  with open_safetensors(weights, AdapterError) as f:
     for key in f.keys():
       m = _KEY.fullmatch(key)
       if m is None:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from emodistill_jax.errors import InputFileError, MissingInputError
+from emodistill_jax.files import read_json
 
 Message = Mapping[str, str]
 
@@ -65,6 +66,10 @@ def load_tokenizer(folder: str | os.PathLike):
     raise MissingInputError(f"tokenizer folder {folder!r} does not exist")
   if not any(os.path.exists(os.path.join(folder, name)) for name in TOKENIZER_FILES):
     raise MissingInputError(f"{folder!r} holds no tokenizer: none of {', '.join(TOKENIZER_FILES)} is there")
+  for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "special_tokens_map.json"):
+    path = os.path.join(folder, name)
+    if os.path.exists(path):
+      read_json(path, TokenizerError)  # a damaged file is named here, not deep inside transformers
   from transformers import AutoTokenizer  # heavy import, only when a tokenizer is needed
   return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 

@@ -17,16 +17,17 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy; safetensors' numpy reader needs it)
 import numpy as np
-from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from emodistill_jax.errors import InputFileError
+from emodistill_jax.files import open_safetensors, read_json
 from emodistill_jax.lm.config import LMConfig, read_config
 
 SINGLE = "model.safetensors"
 INDEX = "model.safetensors.index.json"
 
 
-class WeightsError(ValueError):
+class WeightsError(InputFileError):
   pass
 
 
@@ -78,8 +79,7 @@ def _shard_files(folder: str) -> dict[str, list[str]]:
   """shard file -> keys in it."""
   index = os.path.join(folder, INDEX)
   if os.path.exists(index):
-    with open(index, encoding="utf-8") as f:
-      weight_map = json.load(f).get("weight_map")
+    weight_map = read_json(index, WeightsError).get("weight_map")
     if not isinstance(weight_map, dict):
       raise WeightsError(f"{index}: no 'weight_map' object")
     files: dict[str, list[str]] = {}
@@ -90,14 +90,14 @@ def _shard_files(folder: str) -> dict[str, list[str]]:
         raise WeightsError(f"{folder}: shard {shard!r} named in {INDEX} is missing")
     return files
   if os.path.exists(os.path.join(folder, SINGLE)):
-    with safe_open(os.path.join(folder, SINGLE), framework="numpy") as f:
+    with open_safetensors(os.path.join(folder, SINGLE), WeightsError) as f:
       return {SINGLE: list(f.keys())}
   raise WeightsError(f"{folder}: no {SINGLE} and no {INDEX}")
 
 
 def iter_tensors(folder: str) -> Iterator[tuple[str, np.ndarray]]:
   for shard, keys in _shard_files(folder).items():
-    with safe_open(os.path.join(folder, shard), framework="numpy") as f:
+    with open_safetensors(os.path.join(folder, shard), WeightsError) as f:
       present = set(f.keys())
       for key in keys:
         if key not in present:
