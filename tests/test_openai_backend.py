@@ -240,6 +240,17 @@ def test_a_response_without_choices_is_an_error_not_a_retry(server):
   assert err.cause == "bad_response" and server.hits == 1
 
 
+def test_a_truncated_json_body_is_retried_then_named(server):
+  good = run(lambda b: b.complete(CHAT, role="focal"), config(server))[0].text
+  server.script = [{"body": '{"id": "x", "object": "chat.compl'}]  # cut off in transit, once
+  completion, backend = run(lambda b: b.complete(CHAT, role="focal", sample_key=1), config(server))
+  assert completion.text == good and dict(backend.retries) == {"bad_response": 1}
+  server.script = [{"body": '{"choices": [{"mess'}] * 3
+  err, _ = run_error(lambda b: b.complete(CHAT, role="focal", sample_key=2), config(server, max_retries=2))
+  assert err.cause == "bad_response" and "not valid JSON" in str(err) and server.base_url in str(err)
+  assert "after 3 attempts" in str(err)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Cache.
 

@@ -403,6 +403,8 @@ class ChatBackend:
       return _Attempt("connection", f"could not connect to {self.config.base_url} (connection error)")
     except openai.APIStatusError as e:
       return self._status_failure(e.status_code, self._scrub(e.message), e.response.headers, index, n)
+    except (ValueError, openai.APIResponseValidationError):  # json.JSONDecodeError: a cut-off or garbled body
+      return _Attempt("bad_response", "the response body is not valid JSON (cut off in transit?)", status=200)
     try:
       choice = response.choices[0]
       text = choice.message.content or ""
