@@ -54,3 +54,20 @@ def test_csv_with_a_non_utf8_byte_names_the_line(emomas_dir, tmp_path):
   with pytest.raises(InputFileError) as e:
     load_emomas_csv(bad, "crad")
   assert str(e.value).startswith(f"{bad}, line 4: byte b'\\xe9' at offset ") and "is not utf-8-sig" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "1e308"])
+def test_csv_target_out_of_range_names_row_and_cell(emomas_dir, tmp_path, value):
+  import csv
+  with open(os.path.join(emomas_dir, "credit_recovery_scenarios.csv"), encoding="utf-8-sig", newline="") as f:
+    rows = list(csv.reader(f))
+  col = rows[0].index("Creditor Target Days")
+  n = next(i for i in range(1, len(rows)) if len(rows[i]) == len(rows[0]))  # a row whose cells are all plain
+  rows[n][col] = value
+  bad = tmp_path / "credit_recovery_scenarios.csv"
+  with open(bad, "w", encoding="utf-8", newline="") as f:
+    csv.writer(f).writerows(rows)
+  with pytest.raises(InputFileError) as e:
+    load_emomas_csv(bad, "crad")
+  assert str(e.value) == (f"credit_recovery_scenarios.csv, row {n}: cell 'Creditor Target Days': {value!r} is outside "
+                          "the plausible range [1, 3650]")

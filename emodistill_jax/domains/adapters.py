@@ -69,11 +69,19 @@ _FIRST_INT = re.compile(r"\d+")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
-def _number(row: Mapping[str, str], column: str) -> float:
+def _number(row: Mapping[str, str], column: str, lo: float = 0.0, hi: float = 1e9) -> float:
+  """The cell as a number in [lo, hi] (out of range is an error: a negative, zero or absurd target would
+  silently flip or break the domain's direction)."""
   text = row[column]
   if not _NUMBER.match(text):
     raise CellError(column, f"expected a number, got {text!r}")
-  return float(text)
+  value = float(text)
+  if not lo <= value <= hi:
+    raise CellError(column, f"{text!r} is outside the plausible range [{lo:g}, {hi:g}]")
+  return value
+
+
+MAX_DAYS = 3650.0  # ten years: the longest repayment period or waiting time a scenario may state
 
 
 def _first_int(text: str) -> int | None:
@@ -82,10 +90,11 @@ def _first_int(text: str) -> int | None:
 
 
 def _crad(row: Mapping[str, str], imputed: list[str]) -> tuple[float, float]:
-  for column in ("Original Amount (USD)", "Outstanding Balance (USD)", "Days Overdue",
-                 "Recovery Probability (%)", "Interest Accrued (USD)"):
+  for column in ("Original Amount (USD)", "Outstanding Balance (USD)", "Interest Accrued (USD)"):
     _number(row, column)  # required numeric cells: fail loudly rather than prompt with garbage
-  return _number(row, "Debtor Target Days"), _number(row, "Creditor Target Days")
+  _number(row, "Days Overdue", 0.0, MAX_DAYS)
+  _number(row, "Recovery Probability (%)", 0.0, 100.0)
+  return _number(row, "Debtor Target Days", 1.0, MAX_DAYS), _number(row, "Creditor Target Days", 1.0, MAX_DAYS)
 
 
 def _disaster(row: Mapping[str, str], imputed: list[str]) -> tuple[float, float]:
@@ -107,13 +116,13 @@ def _hospital(row: Mapping[str, str], imputed: list[str]) -> tuple[float, float]
     raise CellError("Urgency_Level", f"expected Low, Medium or High, got {urgency!r}")
   waitlist_text = row["Days_On_Waitlist"]
   if _NUMBER.match(waitlist_text):
-    waitlist = float(waitlist_text)
+    waitlist = _number(row, "Days_On_Waitlist", 0.0, MAX_DAYS)
   else:
     waitlist = 30.0
     imputed.append("waitlist")
   reduction_text = row["Estimated_Time_Reduction_If_Accept_Junior_Surgeon(days)"]
   if _NUMBER.match(reduction_text):
-    reduction = float(reduction_text)
+    reduction = _number(row, "Estimated_Time_Reduction_If_Accept_Junior_Surgeon(days)", 0.0, MAX_DAYS)
   else:
     reduction = 0.0
     imputed.append("reduction")
