@@ -71,3 +71,13 @@ def test_csv_target_out_of_range_names_row_and_cell(emomas_dir, tmp_path, value)
     load_emomas_csv(bad, "crad")
   assert str(e.value) == (f"credit_recovery_scenarios.csv, row {n}: cell 'Creditor Target Days': {value!r} is outside "
                           "the plausible range [1, 3650]")
+
+
+def test_a_row_with_one_fragment_per_column_is_not_taken_at_face_value(emomas_dir):
+  # hospital row 70 has 14 fragments for 14 columns: no availability reason, and a comma inside the patient's
+  # reason ("Annoying recurrent episodes, wants definitive fix"); one fragment per column would shift 3 cells
+  from emodistill_jax.domains import load_scenarios
+  s = {x.id: x for x in load_scenarios("hospital", emomas_dir)}["hospital_070"]
+  assert s.fields["surgeon_availability_reason"] == "" and "missing:Surgeon_Availability_Reason" in s.imputed
+  assert s.fields["risk_if_delayed"] == "Painful swelling with meals"
+  assert s.fields["patient_reason"] == "Annoying recurrent episodes, wants definitive fix"

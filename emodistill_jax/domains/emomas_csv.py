@@ -127,12 +127,14 @@ def rebuild_row(fragments: Sequence[str], domain: str, where: str) -> tuple[list
   """
   columns = [c for c, _ in COLUMNS[domain]]
   kinds = KINDS[domain]
-  if len(fragments) == len(columns):
+  # Even a row with exactly one fragment per column is read by the search: an unquoted comma inside one text
+  # cell plus an absent optional cell also gives that count (4 hospital rows do), and taking the fragments
+  # one per column would shift the text cells silently.
+  readings, furthest = _readings(fragments, kinds)
+  if not readings and len(fragments) == len(columns):
     for column, kind, cell in zip(columns, kinds, fragments):
       if not kind.first(cell):
         raise ScenarioFileError(f"{where}: cell {column!r}: expected {kind.name}, got {cell.strip()!r}")
-    return [f.strip() for f in fragments], []
-  readings, furthest = _readings(fragments, kinds)
   if not readings:
     column = columns[min(furthest, len(columns) - 1)]
     raise ScenarioFileError(
