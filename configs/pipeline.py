@@ -57,19 +57,24 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   c.jpo_base.reference = "base"
   c.jpo_free = jpo_crad.get_config(sub)
   c.jpo_free.emotion_free = True
+  c.jpo_free_base = jpo_crad.get_config(sub)  # JPO (emotion-free, no SFT): against the base student
+  c.jpo_free_base.emotion_free = True
+  c.jpo_free_base.reference = "base"
   c.alol = alol_crad.get_config(sub)
-  if preset == "sandbox":  # six LoRA stages must fit the 15-minute budget on 2 CPU cores
-    for name in ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+  if preset == "sandbox":  # seven LoRA stages must fit the 15-minute budget on 2 CPU cores
+    for name in ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base", "alol"):
       c[name].train.steps = 60 if name.startswith("sft") else 30
       c[name].train.batch_size = 8
       c[name].eval_samples = 0
   c.stages = config_dict.ConfigDict(dict(iql=True, student=True, sft=True, sft_free=True, jpo=True, jpo_base=True,
-                                         jpo_free=True, alol=True, emotion_study=True))
+                                         jpo_free=True, jpo_free_base=True, alol=True, emotion_study=True))
   c.eval = config_dict.ConfigDict()
   c.eval.methods = ("Vanilla LLM", "Vanilla SLM", "Random", "IQL", "IQL+SFT", "IQL+JPO", "IQL+SFT+JPO", "A-LoL",
-                    "SFT (emotion-free)", "SFT+JPO (emotion-free)", "Oracle")  # Oracle: sandbox counterparty only
+                    "SFT (emotion-free)", "SFT+JPO (emotion-free)", "JPO (emotion-free, no SFT)",
+                    "Oracle")  # Oracle: sandbox counterparty only
   c.eval.iterations = {"sandbox": 5, "smoke": 1, "paper": 1}[preset]  # paper: one episode per held-out scenario
-  c.eval.study_iterations = {"sandbox": 3, "smoke": 1, "paper": 3}[preset]
+  # the per-emotion study's runs per (emotion, held-out scenario); the paper's Figure 1 uses 20
+  c.eval.study_iterations = {"sandbox": 3, "smoke": 1, "paper": 20}[preset]
   c.eval.iql_temperature = config_dict.placeholder(float)  # None: the selector's own (the OPE's choice)
   c.eval.max_new_tokens = 64
   c.eval.concurrency = 100
@@ -85,11 +90,11 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
     c.eval.methods = tuple(m for m in c.eval.methods if m != "Oracle")
     c.eval.iql_temperature = 1.0  # the paper's reference samples the selector at temperature 1
     c.iql.grid.temperatures = (1.0,)
-    for name in ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+    for name in ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base", "alol"):
       c[name] = {"sft": sft_crad, "sft_free": sft_crad, "alol": alol_crad}.get(name, jpo_crad).get_config("paper")
-    c.sft_free.emotion_free = c.jpo_free.emotion_free = True
-    c.jpo_base.reference = "base"
-  for name in ("sweep", "iql", "student", "sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+    c.sft_free.emotion_free = c.jpo_free.emotion_free = c.jpo_free_base.emotion_free = True
+    c.jpo_base.reference = c.jpo_free_base.reference = "base"
+  for name in ("sweep", "iql", "student", "sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base", "alol"):
     c[name].domain = c.domain  # the Pipeline syncs them again when --config.domain changes
     if "progress" in c[name]:
       c[name].progress = c.progress

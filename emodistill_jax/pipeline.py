@@ -20,7 +20,9 @@ from emodistill_jax.sweep.storage import write_json_atomic
 STAGE_FILE = "stage.json"
 # adapter name in the evaluation -> (pipeline stage, folder)
 ADAPTER_STAGES = {"sft": "sft", "jpo": "jpo", "jpo_base": "jpo_base", "alol": "alol", "sft_free": "sft_free",
-                  "jpo_free": "jpo_free"}
+                  "jpo_free": "jpo_free", "jpo_free_base": "jpo_free_base"}
+# the LoRA stages after the student, in run order
+LORA_STAGES = ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base", "alol")
 
 
 class Pipeline:
@@ -125,18 +127,14 @@ class Pipeline:
                         for m, v in results.items()}}
 
   def emotion_study(self, folder: str) -> dict:
-    from emodistill_jax.evaluation import emotion_prompting_study, emotion_study
+    """The paper's Figure 1: every emotion at every turn, eval.study_iterations runs per (emotion, held-out
+    scenario), every focal turn scored by the run's judge (config.judge); see `studies.run_emotion_study`."""
+    from emodistill_jax.evaluation.studies import run_emotion_study
     comp = self.components()
     comp.iterations = self.c.eval.study_iterations
-    rows = emotion_study(emotion_prompting_study(comp, folder, progress=self.c.progress))
-    write_json_atomic(rows, os.path.join(folder, "emotion_study.json"))
-    out = {"best": rows[0]["emotion"], "significant_vs_neutral": [r["emotion"] for r in rows if r["significant"]]}
-    if self.c.counterparty.kind == "sandbox" and self.c.focal.kind == "sandbox":
-      from emodistill_jax.agents.sandbox import mean_efficacy
-      from emodistill_jax.evaluation.stats import spearman
-      out["spearman_with_sandbox_truth"] = round(spearman({r["emotion"]: r["mean"] for r in rows},
-                                                          mean_efficacy(self.c.domain)), 3)
-    return out
+    sandbox = self.c.counterparty.kind == "sandbox" and self.c.focal.kind == "sandbox"
+    return run_emotion_study(comp, self.c.judge, folder, self.c.progress,
+                             truth_domain=self.c.domain if sandbox else None)
 
   def report(self, folder: str) -> dict:
     from emodistill_jax.pipeline_report import write_report
@@ -149,7 +147,7 @@ class Pipeline:
     self.stage("sweep", self.sweep)
     if s.iql:
       self.stage("iql", self.iql)
-    for name in ("student", "sft", "sft_free", "jpo", "jpo_base", "jpo_free", "alol"):
+    for name in ("student", *LORA_STAGES):
       if s.get(name, False) and not (name == "student" and self.c.model_path):
         self.stage(name, lambda folder, n=name: self.distill(n, folder))
     self.stage("evaluate", self.evaluate)

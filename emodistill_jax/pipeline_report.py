@@ -9,6 +9,7 @@ import os
 from emodistill_jax.evaluation.methods import slug
 from emodistill_jax.evaluation.report import (emotion_study_table, load_results, markdown_table, plot_emotion_study,
                                               plot_offer_trajectories, plot_training_curves)
+from emodistill_jax.evaluation.studies import emotion_study_markdown
 from emodistill_jax.evaluation.viewer import render_episode
 from emodistill_jax.sweep.runner import load_episodes
 
@@ -70,6 +71,23 @@ def selector_section(iql_report: dict, results: dict | None, domain: str) -> lis
   return lines
 
 
+def emotion_section(study_path: str, folder: str) -> list[str]:
+  """The per-emotion prompting study (the paper's Figure 1): its plot, settings and table; nothing without
+  the study's JSON. Reads an older study (a bare list of rows, Utility as the metric) too."""
+  if not os.path.exists(study_path):
+    return []
+  with open(study_path, encoding="utf-8") as f:
+    study = json.load(f)
+  rows = study["rows"] if isinstance(study, dict) else study
+  if isinstance(study, dict):
+    plot_emotion_study(rows, os.path.join(folder, "emotion_study.png"))
+    body = emotion_study_markdown(study)
+  else:
+    plot_emotion_study(rows, os.path.join(folder, "emotion_study.png"), xlabel="Mean utility")
+    body = emotion_study_table(rows)
+  return ["## Per-emotion prompting study", "", "![mean judge reward per emotion](emotion_study.png)", "", body, ""]
+
+
 def write_report(p, folder: str) -> str:
   c = p.c
   lines = [f"# EmoDistill-JAX report: {c.domain}", "",
@@ -86,19 +104,13 @@ def write_report(p, folder: str) -> str:
       iql_report = json.load(f)
     results = load_results(results_path) if os.path.exists(results_path) else None
     lines += selector_section(iql_report, results, c.domain)
-  study = p.path("emotion_study", "emotion_study.json")
-  if os.path.exists(study):
-    with open(study, encoding="utf-8") as f:
-      rows = json.load(f)
-    plot_emotion_study(rows, os.path.join(folder, "emotion_study.png"))
-    lines += ["## Per-emotion prompting study", "", "![per-emotion utility](emotion_study.png)", "",
-              emotion_study_table(rows), ""]
+  lines += emotion_section(p.path("emotion_study", "emotion_study.json"), folder)
   curves = {label: path for label, path in (("IQL", p.path("iql", "train", "metrics.jsonl")),)
             if os.path.exists(path)}
   if curves:
     plot_training_curves(curves, ["critic_loss", "value_loss", "actor_loss"], os.path.join(folder, "iql_curves.png"))
     lines += ["## Training curves", "", "![IQL](iql_curves.png)", ""]
-  lora = {name: p.path(name, "metrics.jsonl") for name in ("sft", "jpo", "jpo_base", "alol")
+  lora = {name: p.path(name, "metrics.jsonl") for name in ("sft", "jpo", "jpo_base", "jpo_free_base", "alol")
           if os.path.exists(p.path(name, "metrics.jsonl"))}
   if lora:
     plot_training_curves(lora, ["loss"], os.path.join(folder, "lora_curves.png"))

@@ -77,19 +77,26 @@ def test_latex_table_booktabs_bold_and_escaping():
 
 
 def test_emotion_study_and_matrix_tables():
-  rows = [{"emotion": "anger", "mean": 0.6, "low": 0.5, "high": 0.7, "diff": 0.2, "t": 9.87, "p": 1e-8,
-           "p_bonferroni": 2.7e-7, "significant": True},
-          {"emotion": "neutral", "mean": 0.4, "low": 0.3, "high": 0.5, "diff": None, "t": None, "p": None,
-           "p_bonferroni": None, "significant": False},
-          {"emotion": "joy", "mean": 0.39, "low": 0.28, "high": 0.5, "diff": -0.01, "t": -0.5, "p": 0.62,
-           "p_bonferroni": 1.0, "significant": False}]
+  rows = [{"emotion": "anger", "mean": 7.6, "low": 7.5, "high": 7.7, "diff": 0.2, "diff_low": 0.1, "diff_high": 0.3,
+           "t": 9.87, "p": 1e-8, "p_bonferroni": 2.7e-7, "significant": True, "utility": 0.6, "utility_low": 0.5,
+           "utility_high": 0.7, "n": 60},
+          {"emotion": "neutral", "mean": 7.4, "low": 7.3, "high": 7.5, "diff": None, "diff_low": None,
+           "diff_high": None, "t": None, "p": None, "p_bonferroni": None, "significant": False, "utility": 0.4,
+           "utility_low": 0.3, "utility_high": 0.5, "n": 60},
+          {"emotion": "joy", "mean": 7.39, "low": 7.28, "high": 7.5, "diff": -0.01, "diff_low": -0.2, "diff_high": 0.18,
+           "t": -0.5, "p": 0.62, "p_bonferroni": 1.0, "significant": False, "utility": None, "n": 58}]
   md = report.emotion_study_table(rows).splitlines()
-  assert md[0] == "| Emotion | Mean | 95% CI | Diff | t | p | p (Bonf.) | Sig. |"
-  assert md[2] == "| anger | 0.600 | [0.500, 0.700] | +0.200 | 9.87 | <0.001 | <0.001 | * |"
-  assert md[3] == "| neutral | 0.400 | [0.300, 0.500] | -- | -- | -- | -- |  |"
-  assert md[4] == "| joy | 0.390 | [0.280, 0.500] | -0.010 | -0.50 | 0.620 | 1.000 |  |"
+  assert md[0] == ("| Emotion | Judge reward | 95% CI | Diff | Diff 95% CI | t | p | p (Bonf.) | Sig. | Utility | "
+                   "Utility 95% CI | n |")
+  assert md[2] == ("| anger | 7.600 | [7.500, 7.700] | +0.200 | [+0.100, +0.300] | 9.87 | <0.001 | <0.001 | * | "
+                   "0.600 | [0.500, 0.700] | 60 |")
+  assert md[3] == "| neutral | 7.400 | [7.300, 7.500] | -- | -- | -- | -- | -- |  | 0.400 | [0.300, 0.500] | 60 |"
+  assert md[4] == ("| joy | 7.390 | [7.280, 7.500] | -0.010 | [-0.200, +0.180] | -0.50 | 0.620 | 1.000 |  | -- | "
+                   "[--, --] | 58 |")
+  no_utility = report.emotion_study_table([{k: v for k, v in r.items() if not k.startswith("utility")} for r in rows])
+  assert no_utility.splitlines()[0].endswith("| Sig. | n |")
   tex = report.emotion_study_table(rows, fmt="latex")
-  assert r"Emotion & Mean & 95\% CI & Diff & t & p & p (Bonf.) & Sig. \\" in tex
+  assert r"Emotion & Judge reward & 95\% CI & Diff & Diff 95\% CI & t & p & p (Bonf.) & Sig." in tex
   with pytest.raises(ValueError, match="format"):
     report.emotion_study_table(rows, fmt="html")
   matrix = {"crad": {"crad": 0.5, "student": 0.25}, "student": {"student": 0.75, "crad": None}}
@@ -130,9 +137,8 @@ def _episode():
 
 
 def test_plots_write_valid_pngs(tmp_path):
-  rng_rows = stats.emotion_study({"neutral": {"a": 0.4, "b": 0.5, "c": 0.45},
-                                  "anger": {"a": 0.7, "b": 0.8, "c": 0.75},
-                                  "joy": {"a": 0.41, "b": 0.49, "c": 0.44}})
+  rng_rows = stats.emotion_study({"neutral": [6.4, 6.5, 6.45], "anger": [7.7, 7.8, 7.75], "joy": [6.41, 6.49, 6.44]},
+                                 {"neutral": [0.4, 0.5, 0.45], "anger": [0.7, 0.8, 0.75], "joy": [0.41, 0.49, 0.44]})
   p = report.plot_emotion_study(rng_rows, str(tmp_path / "fig1.png"), baseline_value=0.45)
   assert _is_png(p)
   assert _is_png(report.plot_emotion_study(rng_rows, str(tmp_path / "fig1b.png")))

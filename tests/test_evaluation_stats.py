@@ -158,47 +158,77 @@ def test_spearman_matches_scipy_and_aligns_mappings():
 # --- the per-emotion study ---------------------------------------------------------------------
 
 
+def test_welch_test_golden_numbers_and_ttest_ind():
+  # hand: a = [1, 2, 3], b = [2, 4, 6, 8]: diff -3, se = sqrt(1/3 + 5/3) = sqrt(2), t = -3 / sqrt(2),
+  # df = 4 / (1/18 + 25/27) = 4.0754717; p and the 95% CI from the t(4.0754717) distribution
+  res = stats.welch_test([1, 2, 3], [2, 4, 6, 8])
+  assert res["diff"] == -3.0 and res["t"] == pytest.approx(-2.1213203436, rel=1e-10)
+  assert res["df"] == pytest.approx(4.0754716981, rel=1e-10)
+  assert res["p"] == pytest.approx(0.0999128643, rel=1e-8)
+  assert (res["low"], res["high"]) == pytest.approx((-6.8979754511, 0.8979754511), rel=1e-9)
+  rng = np.random.default_rng(5)
+  for n_a, n_b, sd_b in ((20, 20, 1.0), (60, 15, 2.5), (7, 40, 0.3)):
+    a, b = rng.normal(6.5, 1.2, n_a), rng.normal(6.0, sd_b, n_b)
+    res, ref = stats.welch_test(a, b, 0.9), sps.ttest_ind(a, b, equal_var=False)
+    assert (res["t"], res["p"], res["df"]) == pytest.approx((ref.statistic, ref.pvalue, ref.df), rel=1e-10)
+    ci = ref.confidence_interval(0.9)
+    assert (res["low"], res["high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+
+
+def test_welch_test_degenerate_inputs():
+  assert (stats.welch_test([5, 5, 5], [5, 5])["t"], stats.welch_test([5, 5, 5], [5, 5])["p"]) == (0.0, 1.0)
+  higher = stats.welch_test([6, 6], [5, 5, 5])
+  assert higher["t"] == math.inf and higher["p"] == 0.0 and higher["low"] == higher["high"] == 1.0
+  short = stats.welch_test([6], [5, 4])
+  assert math.isnan(short["t"]) and math.isnan(short["p"]) and short["diff"] == 1.5
+
+
 def _study_data():
+  """Per-episode judge rewards (60 episodes an emotion) and Utilities."""
   rng = np.random.default_rng(11)
-  scenarios = [f"debt_{81 + i:03d}" for i in range(20)]
-  base = rng.uniform(0.3, 0.6, 20)
-  return {
-      "neutral": dict(zip(scenarios, base)),
-      "anger": dict(zip(scenarios, base + 0.2 + rng.normal(0, 0.03, 20))),  # clearly better
-      "joy": dict(zip(scenarios, base + rng.normal(0, 0.03, 20))),  # the same up to noise
-      "sadness": dict(zip(scenarios[:10], base[:10])),  # identical on half the scenarios
-  }
+  judge = {"neutral": rng.normal(6.0, 0.8, 60),
+           "anger": rng.normal(6.9, 1.5, 60),  # clearly better, with a larger spread
+           "joy": rng.normal(6.0, 0.8, 60),  # the same up to noise
+           "sadness": np.full(30, 6.0)}  # constant, half the episodes
+  utility = {e: rng.uniform(0.0, 1.0, len(v)) for e, v in judge.items()}
+  return judge, utility
 
 
-def test_emotion_study_flags_the_better_emotion_only():
-  data = _study_data()
-  rows = stats.emotion_study(data)
+def test_emotion_study_welch_against_neutral_and_bonferroni():
+  judge, utility = _study_data()
+  rows = stats.emotion_study(judge, utility)
   assert [r["emotion"] for r in rows][0] == "anger"
   assert [r["mean"] for r in rows] == sorted((r["mean"] for r in rows), reverse=True)
   by = {r["emotion"]: r for r in rows}
   anger, joy, neutral, sadness = by["anger"], by["joy"], by["neutral"], by["sadness"]
   assert anger["significant"] and anger["p_bonferroni"] < 0.05
   assert not joy["significant"] and joy["p_bonferroni"] > 0.05
-  assert not neutral["significant"] and neutral["p"] is None and neutral["t"] is None
-  assert sadness["n_paired"] == 10 and sadness["p"] == 1.0 and not sadness["significant"]
-  # each piece is the documented statistic
-  ref = sps.ttest_rel(list(data["anger"].values()), list(data["neutral"].values()))
-  assert anger["p"] == pytest.approx(ref.pvalue, rel=1e-9)
+  assert not neutral["significant"] and neutral["p"] is None and neutral["t"] is None and neutral["diff"] is None
+  assert sadness["n"] == 30 and not sadness["significant"] and sadness["high"] == sadness["low"] == 6.0
+  # each piece is the documented statistic: Welch's t-test against neutral (scipy), Bonferroni over 27
+  ref = sps.ttest_ind(judge["anger"], judge["neutral"], equal_var=False)
+  assert (anger["t"], anger["p"], anger["df"]) == pytest.approx((ref.statistic, ref.pvalue, ref.df), rel=1e-10)
   assert anger["p_bonferroni"] == pytest.approx(min(1.0, 27 * ref.pvalue), rel=1e-9)
-  ci = stats.welch_ci(list(data["joy"].values()))
-  assert (joy["mean"], joy["low"], joy["high"]) == pytest.approx((ci["mean"], ci["low"], ci["high"]))
-  assert anger["diff"] == pytest.approx(np.mean(list(data["anger"].values())) - np.mean(list(data["neutral"].values())))
-  assert anger["n_scenarios"] == 20 and anger["n_paired"] == 20
+  ci = ref.confidence_interval(0.95)
+  assert (anger["diff_low"], anger["diff_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+  assert anger["diff"] == pytest.approx(judge["anger"].mean() - judge["neutral"].mean())
+  one = sps.ttest_1samp(judge["joy"], 0.0).confidence_interval(0.95)
+  assert (joy["mean"], joy["low"], joy["high"]) == pytest.approx((judge["joy"].mean(), one.low, one.high))
+  # Utility: the second column, its own t interval and difference from neutral
+  u = stats.welch_ci(utility["joy"])
+  assert (joy["utility"], joy["utility_low"], joy["utility_high"]) == pytest.approx((u["mean"], u["low"], u["high"]))
+  assert joy["utility_diff"] == pytest.approx(utility["joy"].mean() - utility["neutral"].mean())
+  assert neutral["utility_diff"] is None and "utility" not in stats.emotion_study(judge)[0]
 
 
 def test_emotion_study_bonferroni_m_and_missing_baseline():
-  data = _study_data()
-  strict = {r["emotion"]: r for r in stats.emotion_study(data, m=27)}
-  loose = {r["emotion"]: r for r in stats.emotion_study(data, m=1)}
+  judge, _ = _study_data()
+  strict = {r["emotion"]: r for r in stats.emotion_study(judge, m=27)}
+  loose = {r["emotion"]: r for r in stats.emotion_study(judge, m=1)}
   assert loose["joy"]["p_bonferroni"] == pytest.approx(loose["joy"]["p"])
   assert strict["joy"]["p_bonferroni"] == pytest.approx(min(1.0, 27 * strict["joy"]["p"]))
   with pytest.raises(ValueError, match="baseline"):
-    stats.emotion_study({"anger": {"a": 1.0}})
+    stats.emotion_study({"anger": [1.0, 2.0]})
 
 
 def test_per_scenario_means_groups_fixed_emotion_runs():

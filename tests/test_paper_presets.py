@@ -43,6 +43,11 @@ def _jpo(c):
   assert t.batch_size == 16  # effective batch
 
 
+def test_lambda_sweep_values():
+  from configs import study
+  assert tuple(study.get_config("lambda").lambdas) == (0.01, 0.04, 0.1, 0.5)
+
+
 def test_sweep_paper_preset():
   assert sweep.get_config("paper").seeds_per_scenario == 100
 
@@ -67,6 +72,10 @@ def test_pipeline_paper_preset():
   assert c.jpo.reference == "sft" and c.jpo_base.reference == "base"
   assert c.sft_free.emotion_free and c.jpo_free.emotion_free and not c.jpo.emotion_free
   assert c.eval.iterations == 1  # one episode per held-out scenario
+  assert c.eval.study_iterations == 20  # Figure 1: 20 runs per (emotion, scenario), judged
+  assert "JPO (emotion-free, no SFT)" in c.eval.methods and c.jpo_free_base.reference == "base"
+  assert c.jpo_free_base.emotion_free
+  _jpo(c.jpo_free_base)
   assert c.eval.iql_temperature == 1.0
   assert "Oracle" not in c.eval.methods
 

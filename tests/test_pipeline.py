@@ -32,10 +32,12 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
   assert len(iql["members"]) == 2 and all(len(m["ope"]) == 3 for m in iql["members"])
   assert all(results[m]["crad"]["episodes"] == 20 for m in results)  # 20 held-out scenarios x 1 iteration
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert second.returncode == 0 and second.stdout.count("done before, skipped") == 13
+  assert second.returncode == 0 and second.stdout.count("done before, skipped") == 14
 
 
 def test_paper_preset_wires_api_models_and_a_local_model():
   c = pipeline_config.get_config("paper")
   assert c.focal.kind == c.counterparty.kind == c.sweep.focal.kind == c.judge.judge.kind == "api"
   assert not c.stages.student and c.jpo.preset == "paper" and c.jpo_base.reference == "base"
+  assert c.jpo_free_base.preset == "paper" and c.jpo_free_base.reference == "base" and c.jpo_free_base.emotion_free
+  assert c.eval.study_iterations == 20 and c.judge.judge.kind == "api"  # the study is judged by the API judge

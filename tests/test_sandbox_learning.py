@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from configs import iql_crad
+from configs import judge as judge_config
 from emodistill_jax.agents.sandbox import mean_efficacy, truth_table
 from emodistill_jax.domains import load_scenarios
 from emodistill_jax.evaluation import Components, by_name, emotion_prompting_study, emotion_study, paired_t, run_method
@@ -81,7 +82,10 @@ def test_iql_beats_uniform_random_on_held_out_scenarios(root, domain, table):
 def test_emotion_study_ranks_emotions_like_the_hidden_table(root):
   test = [s for s in load_scenarios("crad") if s.split == "test"]
   comp = Components("crad", test, iterations=4)
-  rows = emotion_study(emotion_prompting_study(comp, f"{root}/study"))
+  records = emotion_prompting_study(comp, f"{root}/study", judge_config.get_config("sandbox"))
+  assert all(r["turns"] >= 1 and 1 <= r["judge"] <= 10 for rs in records.values() for r in rs)
+  # Utility (the table acts on the counterparty's acceptance) as the primary metric: Welch against neutral
+  rows = emotion_study({e: [r["utility"] for r in rs] for e, rs in records.items()})
   means = {r["emotion"]: r["mean"] for r in rows}
   truth = mean_efficacy("crad")
   assert spearman(means, truth) >= 0.5

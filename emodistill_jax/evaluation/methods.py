@@ -13,7 +13,8 @@ The paper's methods (Tables 1, 3 and 14) as combinations:
 | IQL+SFT+JPO | IQL | student + JPO adapter trained against the SFT adapter | yes |
 | A-LoL | IQL | student + A-LoL adapter | yes |
 | SFT (emotion-free) | none | student + emotion-free SFT adapter | no |
-| SFT+JPO (emotion-free) | none | student + emotion-free JPO adapter | no |
+| SFT+JPO (emotion-free) | none | student + emotion-free JPO adapter trained against the emotion-free SFT adapter | no |
+| JPO (emotion-free, no SFT) | none | student + emotion-free JPO adapter trained against the base model | no |
 
 plus `Fixed:<emotion>` (one emotion every turn, the per-emotion study), `Neutral`, and, against the sandbox
 counterparty only, `Oracle`: the teacher playing the hidden efficacy table's best emotion of each phase
@@ -47,6 +48,7 @@ PAPER_METHODS = (
     Method("A-LoL", "iql", "student", "alol"),
     Method("SFT (emotion-free)", "none", "student", "sft_free", emotion_free=True),
     Method("SFT+JPO (emotion-free)", "none", "student", "jpo_free", emotion_free=True),
+    Method("JPO (emotion-free, no SFT)", "none", "student", "jpo_free_base", emotion_free=True),
 )
 
 

@@ -182,15 +182,23 @@ def _p(x: Any) -> str:
 
 
 def emotion_study_table(rows: Sequence[Mapping[str, Any]], fmt: str = "markdown") -> str:
-  """The rows of `stats.emotion_study` as a table: mean, 95% CI, difference from the baseline, t,
-  p, Bonferroni p and a significance mark (*)."""
-  header = ["Emotion", "Mean", "95% CI", "Diff", "t", "p", "p (Bonf.)", "Sig."]
+  """The rows of `stats.emotion_study` as a table: the mean judge reward with its 95% CI, the difference
+  from the baseline with its Welch 95% CI, Welch's t, p, Bonferroni p, a significance mark (*), Utility
+  with its CI when the rows have it, and n (episodes)."""
+  utility = any("utility" in r for r in rows)
+  header = ["Emotion", "Judge reward", "95% CI", "Diff", "Diff 95% CI", "t", "p", "p (Bonf.)", "Sig."]
+  header += ["Utility", "Utility 95% CI"] if utility else []
   body = []
   for r in rows:
-    body.append([str(r["emotion"]), _fmt(r.get("mean")), f"[{_fmt(r.get('low'))}, {_fmt(r.get('high'))}]",
-                 _fmt(r.get("diff"), "+.3f"), _fmt(r.get("t"), ".2f"), _p(r.get("p")), _p(r.get("p_bonferroni")),
-                 "*" if r.get("significant") else ""])
-  return _grid(header, body, fmt)
+    diff_ci = MISSING if r.get("diff") is None else (
+        f"[{_fmt(r.get('diff_low'), '+.3f')}, {_fmt(r.get('diff_high'), '+.3f')}]")
+    line = [str(r["emotion"]), _fmt(r.get("mean")), f"[{_fmt(r.get('low'))}, {_fmt(r.get('high'))}]",
+            _fmt(r.get("diff"), "+.3f"), diff_ci, _fmt(r.get("t"), ".2f"), _p(r.get("p")), _p(r.get("p_bonferroni")),
+            "*" if r.get("significant") else ""]
+    if utility:
+      line += [_fmt(r.get("utility")), f"[{_fmt(r.get('utility_low'))}, {_fmt(r.get('utility_high'))}]"]
+    body.append(line + [str(r.get("n", MISSING))])
+  return _grid(header + ["n"], body, fmt)
 
 
 def matrix_table(matrix: Mapping[str, Mapping[str, Any]], fmt: str = "markdown", corner: str = "",
@@ -231,10 +239,12 @@ def _save(fig, path: str) -> str:
 
 
 def plot_emotion_study(rows: Sequence[Mapping[str, Any]], path: str, baseline_value: float | None = None,
-                       ylabel: str = "Mean utility", title: str | None = None, baseline: str = "neutral") -> str:
-  """The paper's Figure 1: per-emotion mean with its CI as error bars, in the rows' order, and a
-  horizontal line at the baseline (neutral) value; emotions significant after Bonferroni are marked.
-  `baseline_value` defaults to the baseline row's mean."""
+                       xlabel: str = "Mean judge reward r_t", title: str | None = None,
+                       baseline: str = "neutral") -> str:
+  """The paper's Figure 1: one horizontal bar per emotion (its mean, best at the top), its 95% CI as
+  whiskers, the baseline's bar in grey with a dashed line at its value; emotions significant against the
+  baseline after Bonferroni in red. `baseline_value` defaults to the baseline row's mean."""
+  rows = sorted(rows, key=lambda r: _number(r.get("mean")) if _number(r.get("mean")) is not None else -math.inf)
   if baseline_value is None:
     baseline_value = next((r["mean"] for r in rows if r["emotion"] == baseline), None)
   labels = [str(r["emotion"]) for r in rows]
@@ -244,17 +254,22 @@ def plot_emotion_study(rows: Sequence[Mapping[str, Any]], path: str, baseline_va
   err = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
   colors = ["tab:gray" if lab == baseline else ("tab:red" if r.get("significant") else "tab:blue")
             for lab, r in zip(labels, rows)]
-  fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(rows) + 2), 4.0))
-  x = np.arange(len(rows))
-  ax.bar(x, means, color=colors, alpha=0.8)
-  ax.errorbar(x, means, yerr=err, fmt="none", ecolor="black", capsize=3, linewidth=1)
+  fig, ax = plt.subplots(figsize=(6.0, max(3.0, 0.28 * len(rows) + 1.2)))
+  y = np.arange(len(rows))
+  ax.barh(y, means, color=colors, alpha=0.85)
+  ax.errorbar(means, y, xerr=err, fmt="none", ecolor="black", capsize=2, linewidth=1)
   if baseline_value is not None:
-    ax.axhline(float(baseline_value), color="black", linestyle="--", linewidth=1, label=f"{baseline}")
-    ax.legend(loc="best")
-  ax.set_xticks(x)
-  ax.set_xticklabels(labels, rotation=60, ha="right")
-  ax.set_ylabel(ylabel)
-  ax.set_title(title or "Per-emotion prompting study (95% CI; red: significant vs neutral, Bonferroni)")
+    ax.axvline(float(baseline_value), color="black", linestyle="--", linewidth=1, label=baseline)
+    ax.legend(loc="lower right")
+  finite = np.concatenate([means, lows[np.isfinite(lows)], highs[np.isfinite(highs)]])
+  if finite.size and finite.min() > 0:  # zoom on the bars' ends, as the paper's figure does
+    span = max(float(finite.max() - finite.min()), 1e-6)
+    ax.set_xlim(max(0.0, float(finite.min()) - 0.15 * span), float(finite.max()) + 0.1 * span)
+  ax.set_yticks(y)
+  ax.set_yticklabels([f"{lab} (baseline)" if lab == baseline else lab for lab in labels])
+  ax.set_xlabel(xlabel)
+  ax.set_title(title or "Per-emotion prompting study (95% CI; red: significant vs neutral, Bonferroni)",
+               fontsize="medium")
   return _save(fig, path)
 
 

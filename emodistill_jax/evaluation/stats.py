@@ -1,4 +1,4 @@
-"""Evaluation statistics: per-method metrics, t intervals and tests, the per-emotion study, kappa sweep.
+"""Evaluation statistics: per-method metrics, t intervals and tests, the per-emotion study, JPO sweeps.
 
 Built on `signals.metrics` (Wilson and percentile-bootstrap intervals, `aggregate`) and scipy's t
 distribution. Conventions:
@@ -10,9 +10,10 @@ distribution. Conventions:
 - `paired_t` matches `scipy.stats.ttest_rel` wherever that is defined. Where scipy returns nan (every
   difference identical) this returns t = 0, p = 1 for all-zero differences and t = +-inf, p = 0 otherwise,
   so that an emotion that behaves exactly like neutral reads "not significant" rather than "nan".
-- The emotion study corrects with Bonferroni over m = 27 comparisons (every emotion against neutral) as
-  the paper does, whatever subset of emotions a run actually holds, so a partial study is never less
-  conservative than the full one.
+- The emotion study compares every emotion with neutral by Welch's t (unequal variances; `welch_test`
+  matches `scipy.stats.ttest_ind(equal_var=False)`) and corrects with Bonferroni over m = 27 comparisons
+  (every emotion against neutral) as the paper does, whatever subset of emotions a run actually holds, so
+  a partial study is never less conservative than the full one.
 """
 
 from __future__ import annotations
@@ -116,6 +117,23 @@ def welch_ci(a: Sequence[float], b: Sequence[float] | None = None, confidence: f
   return {"diff": diff, "low": diff - half, "high": diff + half, "df": float(df)}
 
 
+def welch_test(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+  """Welch's two-sided t-test of mean(a) = mean(b) with the `welch_ci` interval of the difference:
+  {"diff", "low", "high", "df", "t", "p"}, as `scipy.stats.ttest_ind(a, b, equal_var=False)` and its
+  `confidence_interval`. Zero spread in both samples gives t = 0, p = 1 for equal means and t = +-inf,
+  p = 0 otherwise (scipy: nan); fewer than 2 values in either sample give nan."""
+  ci = welch_ci(a, b, confidence)
+  x, y = _sample(a), _sample(b)
+  if x.size < 2 or y.size < 2:
+    return {**ci, "t": math.nan, "p": math.nan}
+  se = math.sqrt(x.var(ddof=1) / x.size + y.var(ddof=1) / y.size)
+  if se == 0.0:
+    t = 0.0 if ci["diff"] == 0.0 else math.copysign(math.inf, ci["diff"])
+    return {**ci, "t": t, "p": 1.0 if ci["diff"] == 0.0 else 0.0}
+  t = ci["diff"] / se
+  return {**ci, "t": t, "p": float(2 * sps.t.sf(abs(t), ci["df"]))}
+
+
 def paired_t(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
   """Paired t-test of a against b (two-sided): {"t", "df", "p", "mean_diff", "n"}, as
   `scipy.stats.ttest_rel(a, b)`; constant differences are handled as the module docstring says."""
@@ -174,8 +192,8 @@ def fixed_emotion(e: Episode) -> str | None:
 def per_scenario_means(episodes: Iterable[Episode | Mapping[str, Any]],
                        value: str | Callable[[Episode], float] = "utility",
                        key: Callable[[Episode], str | None] = fixed_emotion) -> dict[str, dict[str, float]]:
-  """{emotion: {scenario_id: mean value over that scenario's episodes}}, the input of
-  `emotion_study`. Episodes whose key is None are left out."""
+  """{emotion: {scenario_id: mean value over that scenario's episodes}} (paired per-scenario
+  comparisons, `paired_t`). Episodes whose key is None are left out."""
   groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
   for raw in episodes:
     e = as_episode(raw)
@@ -185,53 +203,67 @@ def per_scenario_means(episodes: Iterable[Episode | Mapping[str, Any]],
   return {k: {sid: float(np.mean(v)) for sid, v in by_sid.items()} for k, by_sid in groups.items()}
 
 
-def emotion_study(per_scenario: Mapping[str, Mapping[str, float]], baseline: str = NEUTRAL,
-                  m: int = EMOTION_COMPARISONS, confidence: float = 0.95, alpha: float = 0.05) -> list[dict]:
-  """Per emotion: mean over scenarios with a Welch (t) CI, the paired t-test against the baseline over
-  the scenarios both hold, Bonferroni over m comparisons, and a significance flag; sorted by mean,
-  best first.
+def emotion_study(samples: Mapping[str, Sequence[float]], utility: Mapping[str, Sequence[float]] | None = None,
+                  baseline: str = NEUTRAL, m: int = EMOTION_COMPARISONS, confidence: float = 0.95,
+                  alpha: float = 0.05) -> list[dict]:
+  """The per-emotion study (the paper's Figure 1) from {emotion: values}, one value per evaluation
+  episode (the pipeline: the episode's mean per-turn judge reward r_t), best mean first.
 
-  Each row: emotion, mean, low, high, n_scenarios, and against the baseline: n_paired, diff (mean
-  paired difference), t, p, p_bonferroni, significant. The baseline's own row has no test (None) and
-  significant = False.
+  Each row: emotion, n, mean with its one-sample t CI (low, high), and against the baseline (Welch,
+  `welch_test`): diff with its CI (diff_low, diff_high), df, t, p, p_bonferroni (over m comparisons)
+  and significant (p_bonferroni < alpha). The baseline's own row has None there and significant =
+  False. With `utility` ({emotion: per-episode Utility}) each row also has utility, utility_low,
+  utility_high (one-sample t CI) and utility_diff (against the baseline), a second column.
   """
-  if baseline not in per_scenario:
-    raise ValueError(f"the baseline {baseline!r} has no scenarios; emotions present: {', '.join(per_scenario)}")
-  base = per_scenario[baseline]
+  if baseline not in samples or not len(samples[baseline]):
+    raise ValueError(f"the baseline {baseline!r} has no values; emotions present: {', '.join(samples)}")
+  base = _sample(samples[baseline])
   rows = []
-  for emotion, by_sid in per_scenario.items():
-    values = [float(by_sid[s]) for s in sorted(by_sid)]
-    ci = welch_ci(values, confidence=confidence)
-    row: dict[str, Any] = {"emotion": emotion, "mean": ci["mean"], "low": ci["low"], "high": ci["high"],
-                           "n_scenarios": len(values), "n_paired": None, "diff": None, "t": None, "p": None,
-                           "p_bonferroni": None, "significant": False}
+  for emotion, values in samples.items():
+    x = _sample(values)
+    ci = welch_ci(x, confidence=confidence)
+    row: dict[str, Any] = {"emotion": emotion, "n": int(x.size), "mean": ci["mean"], "low": ci["low"],
+                           "high": ci["high"], "diff": None, "diff_low": None, "diff_high": None, "df": None,
+                           "t": None, "p": None, "p_bonferroni": None, "significant": False}
     if emotion != baseline:
-      shared = sorted(set(by_sid) & set(base))
-      test = paired_t([by_sid[s] for s in shared], [base[s] for s in shared])
+      test = welch_test(x, base, confidence)
       p_adj = bonferroni([test["p"]], m)[0]
-      row.update(n_paired=len(shared), diff=test["mean_diff"], t=test["t"], p=test["p"], p_bonferroni=p_adj,
-                 significant=bool(p_adj < alpha))  # nan compares False: too few shared scenarios
+      row.update(diff=test["diff"], diff_low=test["low"], diff_high=test["high"], df=test["df"], t=test["t"],
+                 p=test["p"], p_bonferroni=p_adj, significant=bool(p_adj < alpha))  # nan compares False
+    if utility is not None:
+      u = _sample(utility.get(emotion, ()))
+      uci = welch_ci(u, confidence=confidence)
+      base_u = _sample(utility.get(baseline, ()))
+      row.update(utility=uci["mean"], utility_low=uci["low"], utility_high=uci["high"],
+                 utility_diff=None if emotion == baseline or not (u.size and base_u.size)
+                 else float(u.mean() - base_u.mean()))
     rows.append(row)
   rows.sort(key=lambda r: (-r["mean"] if not math.isnan(r["mean"]) else math.inf, r["emotion"]))
   return rows
 
 
 # ---------------------------------------------------------------------------------------------
-# The kappa sweep (asymmetric JPO advantage, docs/formulas.md)
+# JPO hyper-parameter sweeps (kappa, lambda_KL; docs/formulas.md)
 
 KAPPA_KEYS = ("episodes", "success", "success_ci_low", "success_ci_high", "outcomes", "outcomes_std",
               "utility", "utility_std", "utility_ci_low", "utility_ci_high", "rounds", "rounds_std")
 
 
-def kappa_sweep_table(results: Mapping[float | str, Mapping[str, float]],
+def param_sweep_table(results: Mapping[float | str, Mapping[str, float]], param: str = "kappa",
                       keys: Sequence[str] = KAPPA_KEYS) -> list[dict[str, Any]]:
-  """One row per kappa, in increasing kappa (keys may be strings, as read back from JSON): the kappa
-  and the metrics of `keys` present in its result; `best` marks the highest Utility."""
-  rows = [{"kappa": float(k), **{name: m[name] for name in keys if name in m}} for k, m in results.items()]
-  rows.sort(key=lambda r: r["kappa"])
+  """One row per swept value, in increasing value (keys may be strings, as read back from JSON): the
+  value under `param` and the metrics of `keys` present in its result; `best` marks the highest Utility."""
+  rows = [{param: float(k), **{name: m[name] for name in keys if name in m}} for k, m in results.items()]
+  rows.sort(key=lambda r: r[param])
   utilities = [r.get("utility", math.nan) for r in rows]
   finite = [u for u in utilities if u is not None and not math.isnan(u)]
   best = max(finite) if finite else None
   for r, u in zip(rows, utilities):
     r["best"] = best is not None and u == best
   return rows
+
+
+def kappa_sweep_table(results: Mapping[float | str, Mapping[str, float]],
+                      keys: Sequence[str] = KAPPA_KEYS) -> list[dict[str, Any]]:
+  """`param_sweep_table` of a kappa sweep: each row's value under "kappa"."""
+  return param_sweep_table(results, "kappa", keys)
