@@ -4,9 +4,9 @@ The first run of a stage in a workdir stores its resolved config in `<workdir>/r
 run there (a resume, or a re-run of a finished stage) compares its own config with it and stops with a
 `ConfigError` naming every field that differs, unless `overwrite` is set, which empties the workdir first.
 Fields that cannot change the output are left out of the comparison (progress bars, concurrency, timeouts and
-retries, cache and checkpoint cadence), and so are the sizes a run may be extended by: `steps` (train further),
-`seeds_per_scenario` and `num_scenarios` (a sweep plan that grows by whole seeds or scenarios keeps its prefix,
-which `sweep.storage.check_prefix` verifies line by line), and a sweep's shard fields (the shards of one plan
+retries, cache and checkpoint cadence), and so are the sizes a run may be extended by: `steps` (train further)
+and `num_scenarios` (the sweep plan is scenario-major, so more scenarios keep its prefix, which
+`sweep.storage.check_prefix` verifies line by line; more seeds per scenario would not, so they count as a change), and a sweep's shard fields (the shards of one plan
 share a folder once their files are copied together).
 """
 
@@ -23,7 +23,7 @@ from emodistill_jax.errors import ConfigError
 RUNTIME_FIELDS = frozenset({
     "progress", "concurrency", "max_concurrency", "timeout", "max_retries", "backoff_base", "backoff_max",
     "cache_dir", "checkpoint_every", "keep_checkpoints", "updates_per_call", "workdir"})
-EXTENDABLE_FIELDS = frozenset({"steps", "seeds_per_scenario", "num_scenarios"})
+EXTENDABLE_FIELDS = frozenset({"steps", "num_scenarios"})
 # which part of one sweep plan a run does (shards run on several machines, their files copied into one folder)
 PARTITION_FIELDS = frozenset({"num_shards", "shard_index", "merge"})
 

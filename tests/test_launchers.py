@@ -134,9 +134,12 @@ def test_a_killed_sweep_resumed_with_another_config_names_the_fields(tmp_path):
   assert code == 2 and line.startswith(f"error: {tmp_path} was made by a sweep run with another config "
                                        "(--config.emotions: 'all' before, 'anger' now; --config.max_messages: 30 "
                                        "before, 6 now)")
-  # growing the plan by seeds is a resume, not a different config
-  run_launcher("sweep", *args[1:], "--config.seeds_per_scenario=4")
-  assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 16
+  # more seeds per scenario reorder the scenario-major plan: a different config, named
+  code, err = run_failing("sweep", *args[1:], "--config.seeds_per_scenario=4")
+  assert code == 2 and "--config.seeds_per_scenario: 3 before, 4 now" in err
+  # more scenarios extend it: a resume
+  run_launcher("sweep", *args[1:], "--config.num_scenarios=5")
+  assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 15
 
 
 def test_one_writer_per_workdir_and_a_dead_holder_is_taken_over(tmp_path):
