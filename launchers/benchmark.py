@@ -190,15 +190,25 @@ def generate_speed(c, model, hf_model) -> dict:
   return result
 
 
-def run_speed(c, workdir: str) -> dict:
-  try:  # the reference this benchmark compares against; not a runtime dependency of the package
-    import peft  # noqa: F401
+def _torch_reference(benchmark: str, threads: int, with_peft: bool = False):
+  """Imports the PyTorch reference a benchmark races (not a runtime dependency of the package; a one-line
+  error naming what to install when it is missing) and gives it `threads` threads (0: every CPU).
+  Returns (torch, threads)."""
+  try:
+    if with_peft:
+      import peft  # noqa: F401
     import torch
   except ImportError as e:
-    common.fail(f"the :speed benchmark compares against PyTorch + PEFT and {e.name} is not installed; install "
-                "torch (a CPU build is enough) and peft first")
-  threads = c.torch_threads or os.cpu_count()
+    what, extra = ("PyTorch + PEFT", " and peft") if with_peft else ("PyTorch", "")
+    common.fail(f"the :{benchmark} benchmark compares against {what} and {e.name} is not installed; install "
+                f"torch (a CPU build is enough){extra} first")
+  threads = threads or os.cpu_count()
   torch.set_num_threads(threads)
+  return torch, threads
+
+
+def run_speed(c, workdir: str) -> dict:
+  torch, threads = _torch_reference("speed", c.torch_threads, with_peft=True)
   folder = os.path.join(workdir, "speed_model")
   hf_model = _save_random_qwen2(c, folder)
   model = load_pretrained(folder, dtype="float32")
@@ -503,13 +513,7 @@ def run_iql(c, workdir: str) -> dict:
   """Our jitted IQL (one configuration, and the 18-configuration vmapped grid) against `torch_iql`, raced in
   this process; writes <workdir>/iql.json and iql.md."""
   from emodistill_jax.iql import bench
-  try:  # the reference this benchmark compares against; not a runtime dependency of the package
-    import torch
-  except ImportError as e:
-    common.fail(f"the :iql benchmark compares against PyTorch and {e.name} is not installed; install torch "
-                "(a CPU build is enough) first")
-  threads = c.torch_threads or os.cpu_count()
-  torch.set_num_threads(threads)
+  torch, threads = _torch_reference("iql", c.torch_threads)
   args = {k: v for k, v in c.to_dict().items() if k != "torch_threads"}
   result = bench.iql_benchmark(**args, reference=torch_iql, reference_name="torch")
   result["environment"].update({"torch": torch.__version__, "torch_threads": threads,

@@ -28,7 +28,6 @@ from emodistill_jax.evaluation.stats import EMOTION_COMPARISONS, emotion_study, 
 
 KAPPAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 LAMBDAS = (0.01, 0.04, 0.1, 0.5)
-KAPPA_MARKER = "kappa.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,10 +51,11 @@ def emotion_prompting_study(comp: Components, workdir: str, judge_config, emotio
   for e in emotions:
     method = fixed(e)
     episodes = run_method(method, comp, root, progress)
-    judged = judge_turns(judge_config, episodes, scenarios, os.path.join(root, slug(method.name)), progress)
+    folder = os.path.join(root, slug(method.name))  # where run_method wrote the episodes
+    judged = judge_turns(judge_config, episodes, scenarios, folder, progress)
     other = {r["judge"] for r in judged["scores"]} - {judged["judge"]}
     if other:
-      raise ConfigError(f"{os.path.join(root, slug(method.name))}: turns judged by {', '.join(sorted(other))}, "
+      raise ConfigError(f"{folder}: turns judged by {', '.join(sorted(other))}, "
                         f"not {judged['judge']}; use a new workdir")
     scores: dict[str, list[int]] = defaultdict(list)
     for r in judged["scores"]:
