@@ -51,7 +51,7 @@ random init, peak RSS 6.5 GB); 0.5B fp32 (separate run) 14 tokens/s (17.7 s per 
 `smoke` runs tiny versions of memory, speed and distill (the tests use it): 65 s at load average 5 on the 2
 cores, ~25 s of it distill's three small compiles (memory + speed alone: 42 s at load 4).
 
-`sweep` and `sweep_api` (`emodistill_jax.sweep.bench`, see its docstring) write `<workdir>/sweep.json` /
+`sweep` and `sweep_api` (`benchmarks/sweep.py`, see its docstring) write `<workdir>/sweep.json` /
 `sweep_api.json`: the 8,000-episode sandbox sweep (target <= 5 min on 2 CPU cores; 68-71 s measured
 under other load, 215 s under heavy load) and a sweep against an API counterparty with 200 ms latency at
 concurrency 32 against the latency bound C / L (target >= 80%; endpoint "server" is bounded by the
@@ -113,7 +113,7 @@ def _speed() -> config_dict.ConfigDict:
 
 
 def _sweep() -> config_dict.ConfigDict:
-  c = config_dict.ConfigDict()  # arguments of sweep.bench.sandbox_sweep_benchmark
+  c = config_dict.ConfigDict()  # arguments of benchmarks.sweep.sandbox_sweep_benchmark
   c.num_scenarios = 80
   c.seeds = 100
   c.domain = "crad"
@@ -121,7 +121,7 @@ def _sweep() -> config_dict.ConfigDict:
 
 
 def _sweep_api() -> config_dict.ConfigDict:
-  c = config_dict.ConfigDict()  # arguments of sweep.bench.api_sweep_benchmark
+  c = config_dict.ConfigDict()  # arguments of benchmarks.sweep.api_sweep_benchmark
   c.latency_ms = 200.0
   c.concurrency = 32
   c.episodes = 256

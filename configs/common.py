@@ -3,23 +3,16 @@
 from ml_collections import config_dict
 
 
-def agent(kind: str = "sandbox", temperature: float = 0.7, max_tokens: int = 256) -> config_dict.ConfigDict:
-  """One role's backend: "sandbox" (built in, offline) or "api" (an OpenAI-compatible endpoint).
+def distributed() -> config_dict.ConfigDict:
+  """How many processes (hosts) one training job spans (`emodistill_jax.lm.distributed`, docs/multihost.md).
 
-  For "api", unset fields come from the environment: EMODISTILL_BASE_URL, EMODISTILL_MODEL and
-  EMODISTILL_API_KEYS (comma-separated; keys are read only from the environment).
+  Unset (the default): one process, unless JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID are
+  set in the environment.
   """
   c = config_dict.ConfigDict()
-  c.kind = kind
-  c.base_url = config_dict.placeholder(str)
-  c.model = config_dict.placeholder(str)
-  c.temperature = temperature
-  c.max_tokens = max_tokens
-  c.timeout = 60.0
-  c.max_concurrency = 32
-  c.cache_dir = config_dict.placeholder(str)  # None: <workdir>/cache
-  c.max_retries = 5  # on 429, 5xx, timeouts and connection errors (Retry-After honoured)
-  c.backoff_base = 1.0
-  c.backoff_max = 30.0
-  c.extra_body = config_dict.ConfigDict()  # e.g. {"enable_thinking": False} for DashScope
+  c.coordinator_address = config_dict.placeholder(str)  # "host:port" of process 0, reachable from every host
+  c.num_processes = config_dict.placeholder(int)  # hosts (processes) in the job
+  c.process_id = config_dict.placeholder(int)  # this process: 0 .. num_processes - 1 (0 writes the files)
+  c.local_device_ids = config_dict.placeholder(tuple)  # the GPUs this process drives; None: all it sees
+  c.cluster_detection = config_dict.placeholder(str)  # "auto": JAX reads unset values from SLURM / Open MPI / ...
   return c

@@ -22,6 +22,7 @@ sandbox sweep also their Spearman correlation with the sandbox's hidden efficacy
 
 from ml_collections import config_dict
 
+from configs.common import distributed
 from emodistill_jax.iql import default_config, ope
 
 
@@ -49,6 +50,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   c.selection_temperature = 1.0  # a single IQL run's sampling temperature at evaluation (0 = argmax)
   c.ope_behaviour = config_dict.placeholder(float)  # behaviour probability for sweeps that did not log it
   c.ope = ope.default_config()
+  c.distributed = distributed()  # several hosts: docs/multihost.md
   if arg != "paper":  # see the docstring: the sandbox's choices where the paper's settings do not separate emotions
     c.iql_placement = "dense"
   if arg in (None, "", "sandbox"):

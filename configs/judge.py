@@ -8,17 +8,12 @@ temperature 0 with 64 tokens and the per-domain rubric (EMODISTILL_* environment
 Writes turn_scores.jsonl, episode_scores.jsonl and judge_manifest.json; re-running resumes.
 """
 
-from ml_collections import config_dict
+from emodistill_jax.agents.settings import agent
+from emodistill_jax.sweep.settings import judge_config
 
-from configs.common import agent
 
-
-def get_config(arg: str | None = None) -> config_dict.ConfigDict:
-  c = config_dict.ConfigDict()
-  c.stage = "judge"
-  c.sweep = config_dict.placeholder(str)  # the sweep's workdir (episodes.jsonl + manifest.json)
-  c.concurrency = 64
-  c.judge = agent("sandbox", temperature=0.0, max_tokens=64)
+def get_config(arg: str | None = None):
+  c = judge_config()  # the sandbox preset
   if arg in (None, "", "sandbox", "smoke"):
     return c
   if arg == "paper":

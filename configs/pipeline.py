@@ -18,7 +18,7 @@ A re-run with the same workdir skips finished stages. Output: <workdir>/report/r
 from ml_collections import config_dict
 
 from configs import alol_crad, iql_grid_crad, jpo_crad, judge, sft_crad, student_crad, sweep
-from configs.common import agent
+from emodistill_jax.agents.settings import agent
 
 
 def get_config(arg: str | None = None) -> config_dict.ConfigDict:
@@ -68,7 +68,12 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
       c[name].train.batch_size = 8
       c[name].eval_samples = 0
   c.stages = config_dict.ConfigDict(dict(iql=True, student=True, sft=True, sft_free=True, jpo=True, jpo_base=True,
-                                         jpo_free=True, jpo_free_base=True, alol=True, emotion_study=True))
+                                         jpo_free=True, jpo_free_base=True, alol=True, expression=True,
+                                         emotion_study=True))
+  # offline expression metrics: each policy writes the same held-out focal turns (docs/overview.md)
+  c.expression = config_dict.ConfigDict()
+  c.expression.per_scenario = {"sandbox": 8, "smoke": 2, "paper": 10}[preset]  # states per held-out scenario
+  c.expression.episodes_per_scenario = 2  # sandbox episodes per held-out scenario the states are drawn from
   c.eval = config_dict.ConfigDict()
   c.eval.methods = ("Vanilla LLM", "Vanilla SLM", "Random", "IQL", "IQL+SFT", "IQL+JPO", "IQL+SFT+JPO", "A-LoL",
                     "SFT (emotion-free)", "SFT+JPO (emotion-free)", "JPO (emotion-free, no SFT)",
@@ -77,10 +82,11 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   # the per-emotion study's runs per (emotion, held-out scenario); the paper's Figure 1 uses 20
   c.eval.study_iterations = {"sandbox": 3, "smoke": 1, "paper": 20}[preset]
   c.eval.iql_temperature = config_dict.placeholder(float)  # None: the selector's own (the OPE's choice)
-  c.eval.max_new_tokens = 64
+  # One decoder for every focal agent: the student samples with the focal role's temperature / top_p (0.7 / 0.9,
+  # the paper's reference) and stops at the end of turn; its budget in its own tokens truncates no turn in
+  # practice (the sandbox teacher's longest turn is ~101 student tokens; the report gives the truncation rate)
+  c.eval.max_new_tokens = {"sandbox": 112, "smoke": 16, "paper": 256}[preset]  # paper: the API agents' max_tokens
   c.eval.concurrency = 100
-  if preset == "smoke":
-    c.eval.max_new_tokens = 16
   if preset == "paper":
     c.focal = agent("api")
     c.counterparty = agent("api")

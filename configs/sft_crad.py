@@ -30,6 +30,7 @@ stability summary, greedy samples).
 
 from ml_collections import config_dict
 
+from configs.common import distributed
 from configs.student_crad import sandbox_data, student_settings
 from emodistill_jax.distill import trainer
 
@@ -72,6 +73,7 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
   c.mesh = config_dict.ConfigDict()
   c.mesh.devices = 0  # 0: all devices
   c.mesh.fsdp = 1  # > 1: shard the base over this many devices
+  c.distributed = distributed()  # several hosts: docs/multihost.md
   c.eval_samples = 4  # greedy samples on training prompts in the report (0: none)
   c.train = trainer.default_config()
   c.train.algorithm = stage
@@ -98,6 +100,8 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
     c.train.batch_size = 4
     c.train.checkpoint_every = 2
     c.eval_samples = 0
+  if stage != "sft":  # JPO / A-LoL: the SFT trainer settings that build their reference when it is not given
+    c.reference_train = distill_config("sft", arg).train
   return c
 
 

@@ -41,7 +41,7 @@ to 3 scenarios x 1 iteration (emotion: 1 run) of at most 8 messages (--config.ma
 from ml_collections import config_dict
 
 from configs import pipeline
-from configs.common import agent
+from emodistill_jax.agents.settings import agent
 from emodistill_jax.evaluation.studies import KAPPAS, LAMBDAS
 
 PRESETS = ("kappa", "lambda", "emotion", "transfer", "tournament")

@@ -26,6 +26,15 @@ def _num(x) -> bool:
   return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _int(x) -> bool:
+  return isinstance(x, int) and not isinstance(x, bool)
+
+
+def host_port(x) -> bool:
+  host, _, port = x.rpartition(":") if isinstance(x, str) else ("", "", "")
+  return bool(host) and port.isdigit()
+
+
 def positive(x) -> bool:
   return _num(x) and x > 0
 
@@ -71,6 +80,11 @@ RULES: dict[str, Rule] = {
                      "tolerance", "fqe_refits", "eval_samples"), NON_NEGATIVE),
     "temperature": NON_NEGATIVE, "top_p": TOP_P,
     "kind": (lambda x: x in AGENT_KINDS, f"one of {', '.join(AGENT_KINDS)}"),
+    # several hosts (emodistill_jax.lm.distributed)
+    "coordinator_address": (host_port, "host:port, e.g. host0:1234"),
+    "num_processes": (lambda x: _int(x) and x >= 1, "an integer >= 1"),
+    **dict.fromkeys(("process_id", "local_device_ids"), (lambda x: _int(x) and x >= 0, "an integer >= 0")),
+    "cluster_detection": (lambda x: isinstance(x, str) and bool(x), "auto or a JAX cluster detection method"),
 }
 
 
@@ -103,3 +117,7 @@ def check_config(config: Mapping) -> None:
   shards, index = config.get("num_shards"), config.get("shard_index")
   if _num(shards) and _num(index) and index >= shards:
     _fail("shard_index", index, f"below num_shards ({shards})")
+  hosts = config.get("distributed") or {}
+  n, rank = hosts.get("num_processes"), hosts.get("process_id")
+  if _int(n) and _int(rank) and rank >= n:
+    _fail("distributed.process_id", rank, f"below distributed.num_processes ({n})")

@@ -4,9 +4,9 @@ The first run of a stage in a workdir stores its resolved config in `<workdir>/r
 run there (a resume, or a re-run of a finished stage) compares its own config with it and stops with a
 `ConfigError` naming every field that differs, unless `overwrite` is set, which empties the workdir first.
 Fields that cannot change the output are left out of the comparison (progress bars, concurrency, timeouts and
-retries, cache and checkpoint cadence), and so are the sizes a run may be extended by: `steps` (train further)
-and `num_scenarios` (the sweep plan is scenario-major, so more scenarios keep its prefix, which
-`sweep.storage.check_prefix` verifies line by line; more seeds per scenario would not, so they count as a change), and a sweep's shard fields (the shards of one plan
+retries, cache and checkpoint cadence, the hosts a training job runs on), and so are the sizes a run may be
+extended by: `steps` (train further) and `num_scenarios` (the sweep plan is scenario-major, so more scenarios keep its prefix, which
+`storage.check_prefix` verifies line by line; more seeds per scenario would not, so they count as a change), and a sweep's shard fields (the shards of one plan
 share a folder once their files are copied together).
 """
 
@@ -22,7 +22,7 @@ from emodistill_jax.errors import ConfigError
 
 RUNTIME_FIELDS = frozenset({
     "progress", "concurrency", "max_concurrency", "timeout", "max_retries", "backoff_base", "backoff_max",
-    "cache_dir", "checkpoint_every", "keep_checkpoints", "updates_per_call", "workdir"})
+    "cache_dir", "checkpoint_every", "keep_checkpoints", "updates_per_call", "workdir", "distributed"})
 EXTENDABLE_FIELDS = frozenset({"steps", "num_scenarios"})
 # which part of one sweep plan a run does (shards run on several machines, their files copied into one folder)
 PARTITION_FIELDS = frozenset({"num_shards", "shard_index", "merge"})
@@ -77,5 +77,5 @@ def check_resume(workdir: str, stage: str, config: Mapping, overwrite: bool = Fa
                         "with the same config, pass --config.overwrite=True to delete its outputs and start "
                         "afresh, or use another --workdir")
     return
-  from emodistill_jax.sweep.storage import write_json_atomic
+  from emodistill_jax.storage import write_json_atomic
   write_json_atomic(current, path)

@@ -21,7 +21,7 @@ from emodistill_jax.config_checks import check_config
 from emodistill_jax.errors import UserError
 from emodistill_jax.locking import lock_workdir
 from emodistill_jax.run_config import check_resume
-from emodistill_jax.sweep.storage import write_json_atomic
+from emodistill_jax.storage import write_json_atomic
 
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/scenarios.py:smoke.",
                                          lock_config=True)
@@ -34,13 +34,17 @@ OVERWRITE_ARG = "--config.overwrite"
 _overwrite = False  # set by `--config.overwrite=True`, which parse_flags takes out before absl sees it
 
 
-def workdir(default: str, stage: str | None = None, outputs: tuple[str, ...] | None = None) -> str:
+def workdir(default: str, stage: str | None = None, outputs: tuple[str, ...] | None = None,
+            primary: bool = True) -> str:
   """The run's output folder (--workdir, else `default`), created and locked for this process: a second run
   on the same folder stops at once with the holder's pid and host (`emodistill_jax.locking`). With a `stage`
   name (the resumable launchers), a re-run must have the config that made the folder
   (`emodistill_jax.run_config`); `--config.overwrite=True` deletes the stage's `outputs` (None: everything in
-  the folder) instead."""
+  the folder) instead. primary=False (processes 1.. of a multi-host job): the folder is process 0's, which
+  locks and checks it."""
   path = WORKDIR.value or default
+  if not primary:
+    return path
   lock_workdir(path)
   if stage is not None:
     check_resume(path, stage, CONFIG.value, overwrite=_overwrite, outputs=outputs)
@@ -67,19 +71,6 @@ def _take_overwrite(argv: Sequence[str]) -> list[str]:
 def write_json(obj: Any, path: str) -> None:
   """Atomic JSON write (temp file + fsync + rename): the storage layer's writer."""
   write_json_atomic(obj, path)
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-  """A Markdown table (readable in a terminal and in a report)."""
-  cells = [[str(h) for h in header]] + [[_cell(v) for v in row] for row in rows]
-  widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-  line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
-  return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-                   + [line(r) for r in cells[1:]])
-
-
-def _cell(v: Any) -> str:
-  return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def fail(message: str) -> None:

@@ -1,6 +1,7 @@
 """Judge a sweep's focal turns: python -m launchers.judge --config=configs/judge.py:sandbox --config.sweep=DIR"""
 
 from emodistill_jax.sweep.judging import EPISODE_SCORES, JUDGE_MANIFEST, TURN_SCORES, run_judge
+from emodistill_jax.tables import format_table
 from launchers import common
 
 
@@ -11,7 +12,7 @@ def main(config) -> None:
   workdir = common.workdir(config.sweep, "judge", outputs=(TURN_SCORES, EPISODE_SCORES, EPISODE_SCORES + ".tmp",
                                                             JUDGE_MANIFEST))
   m = run_judge(config, workdir)
-  print(common.format_table(["turns", "episodes", "mean score", "parse failures", "judge"],
+  print(format_table(["turns", "episodes", "mean score", "parse failures", "judge"],
                             [[m["turns"], m["episodes"], m["mean_score"], m["parse_failures"], m["judge"]]]))
   print(f"wrote {workdir}")
 

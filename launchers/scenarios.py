@@ -6,6 +6,7 @@ import os
 
 from emodistill_jax.domains import DOMAINS, load_scenarios, write_jsonl
 from emodistill_jax.domains.scenario_summary import summarize
+from emodistill_jax.tables import format_table
 from launchers import common
 
 
@@ -21,7 +22,7 @@ def main(config) -> None:
   header = ["domain", "source", "train", "test", "x0 range", "xstar range", "direction", "imputed"]
   rows = [[s["domain"], s["source"], s["train"], s["test"], s["x0_range"], s["xstar_range"],
            s["direction"], s["imputed"] or "-"] for s in summaries]
-  print(common.format_table(header, rows))
+  print(format_table(header, rows))
   common.write_json(summaries, os.path.join(workdir, "scenarios_summary.json"))
   print(f"wrote {', '.join(s['path'] for s in summaries)}")
 

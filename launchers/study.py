@@ -2,7 +2,7 @@
 
 See configs/study.py for the kappa sweep, transfer and tournament presets and what each writes."""
 
-from emodistill_jax.evaluation.studies import run_study
+from emodistill_jax.pipeline.studies import run_study
 from launchers import common
 
 

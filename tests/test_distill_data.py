@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from emodistill_jax.agents.base import transcript
+from emodistill_jax.negotiation.protocol import transcript
 from emodistill_jax.distill import (Batches, bucket_length, build_examples, load_examples, select, signal_values,
                                     tokenize)
 from emodistill_jax.domains import load_scenarios

@@ -13,7 +13,8 @@ import pytest
 from configs import jpo_crad, sft_crad
 from emodistill_jax.distill.data import load_examples, tokenize
 from emodistill_jax.distill.stage import run_distill
-from emodistill_jax.distill.student import generation_prompt, prompt_ids
+from emodistill_jax.distill.student import prompt_ids
+from emodistill_jax.lm.tokenizer import generation_prompt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -17,13 +17,14 @@ import pytest
 from ml_collections import config_dict
 from safetensors.numpy import load_file
 
+from benchmarks.sweep import make_counterparty_model
 from configs import pipeline as pipeline_config
 from configs import study as study_config
-from configs.common import agent
+from emodistill_jax.agents.settings import agent
 from emodistill_jax.domains import load_scenarios
 from emodistill_jax.emotions import EMOTIONS
-from emodistill_jax.evaluation import (Components, by_name, episode_metrics, fixed, kappa_sweep, run_method, run_study,
-                                       runner, tournament, transfer_matrix)
+from emodistill_jax.evaluation import (Components, by_name, episode_metrics, fixed, kappa_sweep, run_method, runner,
+                                       tournament, transfer_matrix)
 from emodistill_jax.evaluation import report
 from emodistill_jax.evaluation.methods import slug
 from emodistill_jax.evaluation.stats import kappa_sweep_table
@@ -32,8 +33,8 @@ from emodistill_jax.iql import Selector
 from emodistill_jax.iql.networks import Policy
 from emodistill_jax.iql.state import STATE_DIM
 from emodistill_jax.pipeline import run_pipeline
-from emodistill_jax.sweep.bench import make_counterparty_model
-from emodistill_jax.sweep.storage import read_records
+from emodistill_jax.pipeline.studies import run_study
+from emodistill_jax.storage import read_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOMAINS = ("crad", "disaster")
@@ -56,7 +57,7 @@ def episodes_in(folder, method):
 
 
 def no_negotiation(*args, **kwargs):
-  """Patched over `runner.build_negotiation`: a resumed study must only read its episodes back."""
+  """Patched over `runner.method_negotiation`: a resumed study must only read its episodes back."""
   raise AssertionError("a finished study negotiated (or trained) again")
 
 
@@ -110,7 +111,7 @@ def test_transfer_matrix_cells_are_paired_direct_runs_and_resume(tmp_path, selec
 
   files = {p: open(p, "rb").read() for p in _episode_files(study)}
   assert len(files) == 3 * 4
-  monkeypatch.setattr(runner, "build_negotiation", no_negotiation)
+  monkeypatch.setattr(runner, "method_negotiation", no_negotiation)
   for method in methods:
     assert same(transfer_matrix(DOMAINS, make, method, study), matrices[method.name])
   assert {p: open(p, "rb").read() for p in _episode_files(study)} == files  # nothing appended
@@ -160,7 +161,7 @@ def test_tournament_sandbox_cell_is_the_plain_evaluation_and_a_student_counterpa
   # stored results redraw without a negotiation: JSON -> table and heatmap
   path = tmp_path / "tournament.json"
   path.write_text(json.dumps(report._jsonable(result)))
-  monkeypatch.setattr(runner, "build_negotiation", no_negotiation)
+  monkeypatch.setattr(runner, "method_negotiation", no_negotiation)
   assert same(tournament(focals, counterparties, study), result)  # resumed: read back
   stored = json.loads(path.read_text())
   utility = {f: {c: m["utility"] for c, m in row.items()} for f, row in stored.items()}
@@ -273,7 +274,7 @@ def test_kappa_study_launcher_trains_five_adapters_and_resumes(pipeline_dir, tmp
 
   # a re-run trains nothing and negotiates nothing, and writes the same results
   monkeypatch.setattr("emodistill_jax.distill.stage.run_distill", no_negotiation)
-  monkeypatch.setattr(runner, "build_negotiation", no_negotiation)
+  monkeypatch.setattr(runner, "method_negotiation", no_negotiation)
   c = study_config.get_config("kappa_smoke")
   c.pipeline_workdir = pipeline_dir
   run_study(c, str(workdir), echo=lambda *_: None)

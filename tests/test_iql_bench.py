@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from emodistill_jax.iql import bench
+from benchmarks import iql as bench
 from emodistill_jax.iql.learner import Hyper, default_config, init_state, update
 
 
@@ -18,14 +18,13 @@ def _small_config():
 
 def test_torch_reference_is_the_learner_update():
   pytest.importorskip("torch")
-  from launchers.benchmark import torch_iql
   c = _small_config()
   data = bench.synthetic_transitions(1024)
   state = init_state(c, jax.random.PRNGKey(0))
   # a target critic that differs from the critic, so that both are exercised
   state = state.replace(target_critic=jax.tree.map(lambda x: x + 0.01 * jnp.sin(jnp.arange(x.size).reshape(x.shape)),
                                                    state.target_critic))
-  ref = torch_iql(c, data, params=dict(critic=state.critic, target_critic=state.target_critic, value=state.value,
+  ref = bench.torch_iql(c, data, params=dict(critic=state.critic, target_critic=state.target_critic, value=state.value,
                                        policy=state.policy))
   step = jax.jit(lambda st, b: update(c, st, b, Hyper.of(c)))
   rng = np.random.default_rng(1)

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # trains a tiny IQL on fixed synthetic transitions in the workdir argv[1]; saves the final policy to policy.npz
 SCRIPT = """
 import sys, jax, numpy as np
-from emodistill_jax.iql.bench import synthetic_transitions
+from benchmarks.iql import synthetic_transitions
 from emodistill_jax.iql.learner import default_config
 from emodistill_jax.iql.train import train_selector
 c = default_config()

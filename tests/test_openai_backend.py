@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from emodistill_jax.agents.base import EmotionChoice, EpisodeContext
+from emodistill_jax.negotiation.protocol import EmotionChoice, EpisodeContext
 from emodistill_jax.agents.llm import (EmptyAnswerError, LLMCounterparty, LLMExtractor, LLMFocalAgent, LLMJudge,
                                        clean_reply)
 from emodistill_jax.agents.openai_backend import (ApiKey, BackendConfig, BackendError, ChatBackend, Completion,
@@ -537,3 +537,36 @@ def test_an_unwritable_cache_does_not_lose_the_answer(server, tmp_path, caplog):
   blocker.write_text("")
   c, _ = run(lambda b: b.complete(CHAT, role="focal"), config(server, cache_dir=str(blocker)))
   assert c.text.startswith("echo") and "could not write cache entry" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------
+# The focal decoder: top-p and cut-off turns.
+
+def test_top_p_is_sent_and_cached_only_when_set(server, tmp_path):
+  run(lambda b: b.complete(CHAT, role="focal"), config(server, top_p=0.9))
+  run(lambda b: b.complete(CHAT, role="focal"), config(server))
+  assert server.seen[0][1]["top_p"] == 0.9 and "top_p" not in server.seen[1][1]
+  base = {"base_url": "u", "model": "m", "messages": CHAT, "temperature": 0.7, "max_tokens": 8, "extra_body": {},
+          "sample_key": None}
+  assert cache_key(base) != cache_key({**base, "top_p": 0.9})  # another decoder, another sample
+  with pytest.raises(ConfigError, match="top_p must be in"):
+    config(server, top_p=0.0).validate()
+
+
+def test_a_focal_turn_cut_at_max_tokens_is_recorded_as_truncated(server, crad):
+  cut = {"id": "x", "object": "chat.completion", "created": 0, "model": "fake-model",
+         "choices": [{"index": 0, "message": {"role": "assistant", "content": "I propose 20 days to"},
+                      "finish_reason": "length"}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}
+  server.script = [{"body": cut}]
+  server.reply = role_reply
+
+  async def episode(b):
+    negotiation = Negotiation(focal=LLMFocalAgent(b), selector=FixedSelector(), counterparty=LLMCounterparty(b),
+                              extractor=LLMExtractor(b))
+    return await negotiation.run(crad)
+  ep, _ = run(episode, config(server))
+  focal = [m for m in ep.messages if m.speaker == "focal"]
+  assert [m.truncated for m in focal] == [True] + [False] * (len(focal) - 1)
+  line = ep.to_json()
+  assert line["messages"][0]["truncated"] is True and "truncated" not in line["messages"][1]
+  assert [m.truncated for m in type(ep).from_json(line).messages] == [m.truncated for m in ep.messages]

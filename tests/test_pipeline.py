@@ -31,8 +31,17 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
   assert iql["selection_temperature"] == iql["best_member"]["temperature"] in (0.0, 0.5, 1.0)
   assert len(iql["members"]) == 2 and all(len(m["ope"]) == 3 for m in iql["members"])
   assert all(results[m]["crad"]["episodes"] == 20 for m in results)  # 20 held-out scenarios x 1 iteration
+  student_turns = [r["crad"] for m, r in results.items() if m in ("Vanilla SLM", "IQL+SFT")]
+  assert all(r["focal_turns"] > 0 and 0.0 <= r["truncation_rate"] <= 1.0 for r in student_turns)
+  assert "Decoder of every focal agent: temperature 0.7, top-p 0.9" in report
+  assert "Focal turns cut at the budget" in report and "Vanilla LLM 0.0% of" in report  # the teacher is never cut
+  expression = json.loads((tmp_path / "expression" / "expression.json").read_text())
+  assert sorted(expression["summaries"]) == sorted(["Vanilla SLM", "SFT", "JPO", "SFT+JPO", "A-LoL"])
+  assert expression["states"] == 40  # 20 held-out scenarios x 2 states
+  assert all(len(rows) == 40 for rows in expression["turns"].values())
+  assert "## Offline expression metrics" in report and "| SFT+JPO | 40 |" in report
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert second.returncode == 0 and second.stdout.count("done before, skipped") == 14
+  assert second.returncode == 0 and second.stdout.count("done before, skipped") == 15
 
 
 def test_paper_preset_wires_api_models_and_a_local_model():

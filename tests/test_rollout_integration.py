@@ -2,7 +2,7 @@
 (docs/overview.md): `run_sweep` with the sandbox teacher as focal agent and a served model as the
 counterparty ("api" kind, key from `EMODISTILL_API_KEYS`).
 
-- A tiny random model (`sweep.bench.make_counterparty_model`) served on 127.0.0.1: every planned episode
+- A tiny random model (`benchmarks.sweep.make_counterparty_model`) served on 127.0.0.1: every planned episode
   completes and is recorded once, with and without injected faults (30% 429/500, 0-50 ms latency), the
   retries counted by the backend; a wrong key (401) and a server that is down fail with a clear error and
   record nothing as done.
@@ -15,10 +15,10 @@ import socket
 
 import pytest
 
+from benchmarks.sweep import KEY_ENV, api_counterparty_sweep_config, make_counterparty_model
 from emodistill_jax.agents.openai_backend import BackendError
 from emodistill_jax.serving import start_server
 from emodistill_jax.sweep import backends, load_episodes, read_records, run_sweep
-from emodistill_jax.sweep.bench import KEY_ENV, api_counterparty_sweep_config, make_counterparty_model
 
 try:
   # module-scoped: the packaged GGUF converted to a float32 safetensors folder with its tokenizer
@@ -62,21 +62,21 @@ def key_in_env(monkeypatch):
 def captured_backends(monkeypatch):
   """The chat backends `run_sweep` builds, by role, kept for their counters after the run."""
   found = {}
-  build = backends.build_negotiation
+  build = backends.sweep_negotiation
 
   def spy(config, *args, **kwargs):
-    negotiation, usage = build(config, *args, **kwargs)
-    found.update(negotiation.backends)
-    return negotiation, usage
+    negotiation, built = build(config, *args, **kwargs)
+    found.update(built)
+    return negotiation, built
 
-  monkeypatch.setattr(backends, "build_negotiation", spy)
+  monkeypatch.setattr(backends, "sweep_negotiation", spy)
   return found
 
 
 def sweep_config(base_url, model=MODEL, max_tokens=24, concurrency=SCENARIOS * SEEDS, **retry):
   config = api_counterparty_sweep_config(base_url, model, num_scenarios=SCENARIOS, seeds=SEEDS,
                                          max_messages=MAX_MESSAGES, max_tokens=max_tokens, concurrency=concurrency)
-  config.counterparty.update(retry)  # max_retries, backoff_base, backoff_max (see chat_backend)
+  config.counterparty.update(retry)  # max_retries, backoff_base, backoff_max (see agents.build.chat_backend)
   return config
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from emodistill_jax.agents.base import Counterparty, EmotionSelector, EpisodeContext, FocalAgent, Judge
+from emodistill_jax.negotiation.protocol import Counterparty, EmotionSelector, EpisodeContext, FocalAgent, Judge
 from emodistill_jax.agents.sandbox import (CUES, EXPRESSIONS, LEVERAGE, FixedSelector, SandboxCounterparty,
                                            SandboxJudge, SandboxTeacher, ScheduleSelector, UniformSelector,
                                            best_schedule, detect_emotion, detect_leverage, mean_efficacy,

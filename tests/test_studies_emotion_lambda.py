@@ -14,7 +14,7 @@ import pytest
 from configs import judge as judge_config
 from configs import pipeline as pipeline_config
 from configs import study as study_config
-from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.negotiation.protocol import EpisodeContext
 from emodistill_jax.agents.sandbox import SandboxJudge
 from emodistill_jax.domains import load_scenarios
 from emodistill_jax.evaluation import Components, by_name, jpo_sweep, runner
@@ -24,8 +24,8 @@ from emodistill_jax.evaluation.studies import (LAMBDA, emotion_prompting_study, 
                                                run_emotion_study, sweep_markdown)
 from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.pipeline import ADAPTER_STAGES, LORA_STAGES
-from emodistill_jax.sweep import backends
-from emodistill_jax.sweep.storage import read_records
+from emodistill_jax.agents import build
+from emodistill_jax.storage import read_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -86,8 +86,8 @@ def test_emotion_study_judges_every_focal_turn_and_resumes(tmp_path, monkeypatch
     assert row["mean"] == pytest.approx(sum(per_episode) / len(per_episode)) and row["n"] == 4
 
   # a re-run neither negotiates nor judges, and gives the same rows
-  monkeypatch.setattr(runner, "build_negotiation", no_negotiation)
-  monkeypatch.setattr(backends, "build_judge", lambda *a, **k: (NoJudge(), {}))
+  monkeypatch.setattr(runner, "method_negotiation", no_negotiation)
+  monkeypatch.setattr(build, "judge_agent", lambda *a, **k: (NoJudge(), {}))
   records = emotion_prompting_study(comp, folder, judge, EMOTIONS)
   assert json.dumps(emotion_study_rows(records), sort_keys=True) == json.dumps(study["rows"], sort_keys=True)
 
@@ -100,7 +100,7 @@ def test_emotion_study_refuses_turns_of_another_judge(tmp_path, monkeypatch):
   class Other(NoJudge):
     name = "another-judge"
 
-  monkeypatch.setattr(backends, "build_judge", lambda *a, **k: (Other(), {}))
+  monkeypatch.setattr(build, "judge_agent", lambda *a, **k: (Other(), {}))
   with pytest.raises(ValueError, match="judged by sandbox-judge, not another-judge"):
     emotion_prompting_study(comp, str(tmp_path), judge, ("neutral",))
 

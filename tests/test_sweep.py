@@ -12,7 +12,7 @@ import pytest
 from configs import judge as judge_config
 from configs import sweep as sweep_config
 from emodistill_jax.sweep import load_episodes, merge_shards, read_records, run_judge, run_sweep
-from emodistill_jax.sweep.storage import StorageError
+from emodistill_jax.storage import StorageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,2 @@
-"""Agents: the async protocol, LLM-backed agents over an OpenAI-compatible backend, and the sandbox."""
-
-from emodistill_jax.agents.base import (Counterparty, EmotionChoice, EmotionSelector, EpisodeContext, FocalAgent,
-                                        Judge, OfferExtractor, transcript)
+"""Agents: LLM-backed agents over an OpenAI-compatible backend, the local student, and the sandbox. The roles'
+async protocol is `emodistill_jax.negotiation.protocol`."""

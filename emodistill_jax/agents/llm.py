@@ -1,4 +1,4 @@
-"""LLM-backed agents: the four roles of `agents/base.py` on a chat backend (docs/overview.md and docs/real_models.md).
+"""LLM-backed agents: the four roles of `negotiation/protocol.py` on a chat backend (docs/overview.md and docs/real_models.md).
 
 Each agent builds its role's prompt from `emodistill_jax.prompts`, calls `backend.complete(..., role=...)`
 (the role names the usage counters: "focal", "counterparty", "judge", "extractor") and reads the answer.
@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from emodistill_jax.agents.base import EpisodeContext, transcript
+from emodistill_jax.negotiation.protocol import EpisodeContext, Utterance, transcript
 from emodistill_jax.agents.openai_backend import Completion
 from emodistill_jax.negotiation.offers import extract_offer
 from emodistill_jax.negotiation.records import Message
@@ -74,7 +74,7 @@ def sample_key(ctx: EpisodeContext) -> str:
 
 async def _negotiator_answer(backend: CompletionBackend, prompt: list[dict[str, str]], *, role: str,
                              ctx: EpisodeContext, turn: int, own_role: str, other_role: str,
-                             temperature: float | None, max_tokens: int | None, empty_retries: int) -> str:
+                             temperature: float | None, max_tokens: int | None, empty_retries: int) -> Utterance:
   finish_reasons = []
   for attempt in range(empty_retries + 1):
     key = sample_key(ctx) if attempt == 0 else f"{sample_key(ctx)}/empty-retry-{attempt}"
@@ -82,7 +82,7 @@ async def _negotiator_answer(backend: CompletionBackend, prompt: list[dict[str, 
                                         sample_key=key)
     text = clean_reply(completion.text, own_role, other_role)
     if text:
-      return text
+      return Utterance(text, truncated=completion.finish_reason == "length")
     finish_reasons.append(completion.finish_reason)
   hint = " (finish_reason 'length': raise max_tokens)" if "length" in finish_reasons else ""
   raise EmptyAnswerError(

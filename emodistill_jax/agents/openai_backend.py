@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 _CACHE_KEY_FIELDS = ("base_url", "model", "messages", "temperature", "max_tokens", "extra_body", "sample_key")
+_OPTIONAL_KEY_FIELDS = ("top_p",)  # in the key only when set, so caches made before the field stay valid
 
 
 class BackendError(RuntimeError):
@@ -130,6 +131,7 @@ class BackendConfig:
   model: str = ""
   api_keys: tuple[ApiKey, ...] = ()
   temperature: float = 0.7
+  top_p: float | None = None  # None: not sent (the server's default)
   max_tokens: int | None = 256
   extra_body: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   timeout: float = 60.0
@@ -199,6 +201,8 @@ class BackendConfig:
       problems.append(f"max_retries must be >= 0, got {self.max_retries}")
     if self.backoff_base < 0 or self.backoff_max < 0 or self.retry_after_max < 0:
       problems.append("backoff_base, backoff_max and retry_after_max must be >= 0")
+    if self.top_p is not None and not 0 < self.top_p <= 1:
+      problems.append(f"top_p must be in (0, 1], got {self.top_p}")
     if self.max_tokens is not None and self.max_tokens < 1:
       problems.append(f"max_tokens must be >= 1 or None, got {self.max_tokens}")
     if problems:
@@ -228,7 +232,9 @@ class Completion:
 
 def cache_key(request: Mapping[str, Any]) -> str:
   """SHA-256 of the canonical JSON of the request fields that decide the answer."""
-  canonical = json.dumps({k: request.get(k) for k in _CACHE_KEY_FIELDS}, sort_keys=True,
+  fields = {k: request.get(k) for k in _CACHE_KEY_FIELDS}
+  fields.update({k: request[k] for k in _OPTIONAL_KEY_FIELDS if request.get(k) is not None})  # keys unchanged if unset
+  canonical = json.dumps(fields, sort_keys=True,
                          ensure_ascii=False, separators=(",", ":"))
   return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -330,6 +336,8 @@ class ChatBackend:
         "max_tokens": cfg.max_tokens if max_tokens is None else max_tokens,
         "extra_body": dict(cfg.extra_body), "sample_key": sample_key,
     }
+    if cfg.top_p is not None:  # in the request (and its cache key) only when set
+      request["top_p"] = cfg.top_p
     self.calls += 1
     usage = self._usage[role]
     usage["calls"] += 1
@@ -390,6 +398,8 @@ class ChatBackend:
                               "temperature": request["temperature"]}
     if request["max_tokens"] is not None:
       kwargs["max_tokens"] = request["max_tokens"]
+    if request.get("top_p") is not None:
+      kwargs["top_p"] = request["top_p"]
     if request["extra_body"]:
       kwargs["extra_body"] = request["extra_body"]
     n = len(self._clients)

@@ -4,8 +4,9 @@ Qwen2-family model), with micro-batching across concurrent episodes.
 Every `speak`/`reply` call renders the role's prompt with the model's own chat template and waits on
 a shared batcher; the batcher runs one `generate` call for all requests that arrived in the same
 event-loop round (episodes run concurrently in asyncio, so a whole wave of turns decodes together).
-Greedy by default, so evaluation is reproducible; with temperature > 0 each batch draws from a seed
-derived from its contents.
+Greedy by default; with temperature > 0 it samples with nucleus (top-p) filtering, each batch from a seed derived
+from its contents, so a re-run reproduces its samples. A decoded turn that reaches max_new_tokens before the end
+of turn is returned as a truncated `Utterance` (recorded on the message, reported per method).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import zlib
 from collections.abc import Sequence
 
 
-from emodistill_jax.agents.base import EpisodeContext, transcript
+from emodistill_jax.negotiation.protocol import EpisodeContext, Utterance, transcript
 from emodistill_jax.lm.sampler import bucket_length, capped_buckets, generate, left_pad
-from emodistill_jax.lm.tokenizer import encode_chat, end_of_turn_ids
+from emodistill_jax.lm.tokenizer import encode_chat, end_of_turn_ids, generation_prompt
 from emodistill_jax.negotiation.records import Message
 from emodistill_jax.prompts import counterparty_messages, focal_messages
 
@@ -33,12 +34,12 @@ class Batcher:
   """Collects prompts within one event-loop round and decodes them as one left-padded batch."""
 
   def __init__(self, model, tokenizer, lora=None, max_new_tokens: int = 64, temperature: float = 0.0,
-               max_batch: int = 64, max_length: int | None = None):
+               max_batch: int = 64, max_length: int | None = None, top_p: float = 1.0):
     """max_length: the length the model was trained at; prompts are cut from the left to fit it with
-    the new tokens, as in training (`distill.student.generation_prompt`). None: no cut."""
+    the new tokens, as in training (`lm.tokenizer.generation_prompt`). None: no cut."""
     self.model, self.tokenizer, self.lora = model, tokenizer, lora
     self.max_length = max_length
-    self.max_new_tokens, self.temperature, self.max_batch = max_new_tokens, temperature, max_batch
+    self.max_new_tokens, self.temperature, self.top_p, self.max_batch = max_new_tokens, temperature, top_p, max_batch
     # prompts are cut to max_length - max_new_tokens, so no bucket needs to be longer
     self.bucket = capped_buckets(max_length - max_new_tokens) if max_length else bucket_length
     self.stops = end_of_turn_ids(tokenizer)
@@ -47,10 +48,9 @@ class Batcher:
     self.scheduled = False
     self.calls = 0  # generate calls, for benchmarks
 
-  async def complete(self, messages: list[dict]) -> str:
+  async def complete(self, messages: list[dict]) -> Utterance:
     loop = asyncio.get_running_loop()
     if self.max_length:
-      from emodistill_jax.distill.student import generation_prompt
       ids = generation_prompt(self.tokenizer, messages, self.max_length, self.max_new_tokens)
     else:
       ids = encode_chat(self.tokenizer, messages)
@@ -74,18 +74,19 @@ class Batcher:
       for r, text in zip(batch, texts):
         r.future.set_result(text)
 
-  def _decode(self, prompts: Sequence[list[int]]) -> list[str]:
+  def _decode(self, prompts: Sequence[list[int]]) -> list[Utterance]:
     ids, mask = left_pad(prompts, self.pad, min_rows=8)  # few batch shapes -> few compiles
     T = ids.shape[1]
     seed = zlib.crc32(ids.tobytes()) if self.temperature > 0 else 0
     out = generate(self.model, ids, self.max_new_tokens, temperature=self.temperature, lora=self.lora,
-                   seed=seed, attention_mask=mask, stop_tokens=self.stops, pad_token_id=self.pad,
+                   seed=seed, attention_mask=mask, top_p=self.top_p, stop_tokens=self.stops, pad_token_id=self.pad,
                    bucket=self.bucket)
     self.calls += 1
     texts = []
     for row in out[:len(prompts), T:]:
-      cut = next((k for k, t in enumerate(row) if t in self.stops), len(row))
-      texts.append(self.tokenizer.decode(row[:cut].tolist(), skip_special_tokens=True).strip())
+      cut = next((k for k, t in enumerate(row) if t in self.stops), None)
+      text = self.tokenizer.decode(row[:cut].tolist(), skip_special_tokens=True).strip()
+      texts.append(Utterance(text, truncated=cut is None))
     return texts
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from emodistill_jax.agents.base import transcript
+from emodistill_jax.negotiation.protocol import transcript
 from emodistill_jax.domains import Scenario, load_scenarios
 from emodistill_jax.errors import ConfigError, InputFileError
 from emodistill_jax.prompts import focal_messages

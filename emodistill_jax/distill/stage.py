@@ -34,7 +34,8 @@ from emodistill_jax.distill.trainer import ADAPTER, train
 from emodistill_jax.errors import ConfigError, MissingInputError
 from emodistill_jax.lm import init_lora, load_peft_adapter, load_pretrained, load_tokenizer, read_config
 from emodistill_jax.lm import sharding
-from emodistill_jax.sweep.storage import write_json_atomic
+from emodistill_jax.lm.distributed import is_primary
+from emodistill_jax.storage import write_json_atomic
 
 STAGES = ("student", "sft", "jpo", "alol")
 REPORT = "distill_report.json"
@@ -77,23 +78,20 @@ def resolve_model(config, workdir: str, sweep: str) -> str:
 
 
 def sft_prerequisite(config, sweep: str, model_path: str):
-  """The SFT stage config that makes the reference adapter for this JPO / A-LoL run."""
-  from configs import sft_crad  # the SFT preset of the same name
-  sub = sft_crad.get_config(config.preset)
+  """The SFT stage config that makes the reference adapter for this JPO / A-LoL run: this run's config (domain,
+  data, model, LoRA, mesh, student) with the SFT trainer settings of `config.reference_train` on the top set."""
+  if "reference_train" not in config:
+    raise ConfigError("config.reference_train is missing: a JPO / A-LoL config that builds its SFT reference needs "
+                      "the SFT trainer settings there (configs/sft_crad.py's distill_config adds them), or set "
+                      "--config.reference_adapter to an SFT adapter folder")
+  sub = copy.deepcopy(config)
   with sub.unlocked():
-    sub.domain = config.domain
-    sub.progress = config.progress
-    sub.emotion_free = config.emotion_free
+    del sub["reference_train"]
+    sub.stage = "sft"
+    sub.train = copy.deepcopy(config.reference_train)
+    sub.data.subset = "top"  # SFT trains on D_top
     sub.data.sweep = sweep
-    sub.data.judge = config.data.judge
-    sub.data.max_length = config.data.max_length
-    sub.data.bucket_multiple = config.data.bucket_multiple
-    sub.data.advantage = config.data.advantage
-    sub.model = copy.deepcopy(config.model)
     sub.model.path = model_path
-    sub.lora = copy.deepcopy(config.lora)
-    sub.mesh = copy.deepcopy(config.mesh)
-    sub.student = copy.deepcopy(config.student)
   return sub
 
 
@@ -189,7 +187,8 @@ def run_lora_stage(config, workdir: str) -> dict:
       "samples_with_offer": float(np.mean([s["offer"] is not None for s in samples])) if samples else None,
       "seconds": time.perf_counter() - t0,
   }
-  write_json_atomic(report, os.path.join(workdir, REPORT))
+  if is_primary():  # one writer on several hosts
+    write_json_atomic(report, os.path.join(workdir, REPORT))
   return report
 
 

@@ -47,7 +47,7 @@ from emodistill_jax.distill import data as ddata
 from emodistill_jax.distill.losses import sft_loss
 from emodistill_jax.distill.trainer import learning_rate_schedule
 from emodistill_jax.errors import ConfigError, InputFileError
-from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, encode_chat, end_of_turn_ids, generate, init_model
+from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, end_of_turn_ids, generate, init_model
 from emodistill_jax.lm import load_pretrained
 from emodistill_jax.lm import save_params
 from emodistill_jax.negotiation import extract_offer
@@ -183,25 +183,6 @@ def prompt_ids(tokenized: ddata.TokenizedSet, i: int) -> np.ndarray:
   return tokenized.input_ids[i][:int(np.argmax(mask > 0))]
 
 
-def generation_prompt(tokenizer, messages, max_length: int, max_new_tokens: int) -> list[int]:
-  """Prompt ids for generating with a model trained at `max_length` (the student: settings.max_length, also in
-  student_report.json): the chat-template prompt, cut from the left to max_length - max_new_tokens tokens while
-  keeping a leading system message whole when it fits -- the same cut `lm.build_example` made in training, so the
-  model never sees positions or contexts it was not trained on."""
-  ids = encode_chat(tokenizer, messages)
-  budget = max_length - max_new_tokens
-  if budget < 1:
-    raise ConfigError(f"max_new_tokens={max_new_tokens} leaves no prompt token within max_length={max_length}")
-  if len(ids) <= budget:
-    return ids
-  head = []
-  if messages and messages[0].get("role") == "system":
-    head = encode_chat(tokenizer, messages[:1], add_generation_prompt=False)
-    if ids[:len(head)] != head or len(head) >= budget:
-      head = []
-  return head + ids[len(ids) - (budget - len(head)):]
-
-
 def sample_utterances(model, tokenizer, tokenized: ddata.TokenizedSet, examples, domain: str, n: int,
                       max_new_tokens: int = 64, lora=None) -> list[dict]:
   """Greedy continuations of the first n tokenized prompts, with the offer the deterministic parser finds."""
@@ -274,6 +255,6 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   return report
 
 
-__all__ = ["LOSSES", "REPORT", "build_student", "corpus", "default_settings", "generation_prompt", "is_complete",
+__all__ = ["LOSSES", "REPORT", "build_student", "corpus", "default_settings", "is_complete",
            "model_config", "pretrain", "prompt_ids", "sample_utterances", "target_logprobs",
            "target_positions"]

@@ -24,6 +24,10 @@ Choices:
   are replicated. The loop fetches each step's metrics to the host before dispatching the next step (they are
   logged and NaN-checked anyway); that is also the sync that several simulated CPU devices need
   (`sharding.sync_every_step`).
+- Several hosts (`lm.distributed`, docs/multihost.md): the mesh is then over every process's devices; each
+  process builds the same global batch from the same data and seed and copies in only the rows its devices hold.
+  Every process saves and restores the checkpoints (orbax coordinates them; the workdir must be on a filesystem
+  every host sees); process 0 alone writes metrics.jsonl and the adapter.
 - Log-probs: from full fp32 logits (`losses.token_logprobs`), or with `logit_chunk` > 0 from the final hidden
   states projected in chunks under `jax.checkpoint` (`lm.memory.token_logprobs`; what the 7B memory plan assumes).
 - Checkpoints: orbax `CheckpointManager`, per step {state: adapter + optimizer state + step + rng, data: the batch
@@ -61,10 +65,11 @@ from emodistill_jax.distill import losses
 from emodistill_jax.distill.data import Batches, TokenizedSet
 from emodistill_jax.errors import ConfigError
 from emodistill_jax.iql.train import stability_summary
-from emodistill_jax.lm import sharding
+from emodistill_jax.lm import distributed, sharding
 from emodistill_jax.lm.lora import LoRA
 from emodistill_jax.lm.memory import token_logprobs as chunked_token_logprobs
 from emodistill_jax.lm.peft_io import save_peft_adapter
+from emodistill_jax.storage import write_jsonl_atomic
 
 ALGORITHMS = ("sft", "jpo", "alol")
 METRICS = "metrics.jsonl"
@@ -265,8 +270,9 @@ def _check_shapes(tc, devices: int) -> tuple[int, int]:
 class MetricsLog:
   """metrics.jsonl: one row per step, appended and flushed; on resume, rows after the checkpoint are dropped."""
 
-  def __init__(self, workdir: str, resume_step: int | None):
+  def __init__(self, workdir: str, resume_step: int | None, write: bool = True):
     self.path = os.path.join(workdir, METRICS)
+    self.write = write  # False: keep the rows, leave the file to process 0
     self.rows: list[dict] = []
     if resume_step is not None and os.path.exists(self.path):
       with open(self.path, encoding="utf-8") as f:
@@ -278,11 +284,13 @@ class MetricsLog:
           if row["step"] > resume_step:
             break
           self.rows.append(row)
-    with open(self.path, "w", encoding="utf-8") as f:
-      f.writelines(json.dumps(r) + "\n" for r in self.rows)
+    if write:  # atomically: the other processes may be reading it
+      write_jsonl_atomic(self.rows, self.path)
 
   def append(self, row: dict) -> None:
     self.rows.append(row)
+    if not self.write:
+      return
     with open(self.path, "a", encoding="utf-8") as f:
       f.write(json.dumps(row) + "\n")
       f.flush()
@@ -310,12 +318,13 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
 
   rep = sharding.replicated(mesh)
   data_sharding = NamedSharding(mesh, P(None, sharding.BATCH_AXES))  # [accum, micro, ...]: micro over devices
+  primary = distributed.is_primary()
+  # a base loaded onto the mesh (`sharding.loading_sharding`) stays in place; host (numpy) weights, the same in
+  # every process, go to their shards
   base = jax.device_put(model.params, sharding.param_shardings(model.params, mesh))
-  ref = None if reference is None else jax.device_put(reference, rep)
+  ref = None if reference is None else distributed.to_global(reference, rep)
   state = TrainState(jnp.zeros((), jnp.int32), lora, tx.init(lora), jax.random.PRNGKey(tc.seed))
-  # the step donates the state, so it must never hold the caller's buffers; device_put(may_alias=False) still
-  # reuses the buffer already on the first device when replicating over several, hence the explicit copy
-  state = jax.device_put(jax.tree.map(jnp.copy, state), rep)
+  state = distributed.to_global(state, rep)  # new buffers: the step donates the state, never the caller's arrays
   settings = {"algorithm": tc.algorithm, "total_steps": total, "batch_size": tc.batch_size}
 
   manager = _checkpoint_manager(workdir, tc.keep_checkpoints)
@@ -330,12 +339,12 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
                        f"{settings}; use a new workdir (or the old settings) to continue")
     state = restored["state"]
     batches = Batches.from_state(data, saved["batches"])
-  log = MetricsLog(workdir, resumed_from if resumed_from is not None else -1)
+  log = MetricsLog(workdir, resumed_from if resumed_from is not None else -1, write=primary)
 
   step_fn = compiled_step(model, tc, accum, total, mesh)
   target = total if stop_at is None else min(total, int(stop_at))
   done = int(state.step)
-  bar = tqdm(total=total, initial=done, disable=not progress, unit="step", desc=tc.algorithm)
+  bar = tqdm(total=total, initial=done, disable=not (progress and primary), unit="step", desc=tc.algorithm)
 
   def save(step: int) -> None:
     meta = {"settings": settings, "batches": batches.state_dict()}
@@ -348,7 +357,7 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
     host = next(batches)
     example_ids, position = host.pop("example_ids"), host.pop("position")
     arrays = {k: np.asarray(v).reshape(accum, micro, *np.shape(v)[1:]) for k, v in host.items()}
-    state, metrics = step_fn(state, base, ref, jax.device_put(arrays, data_sharding))
+    state, metrics = step_fn(state, base, ref, distributed.to_global(arrays, data_sharding))
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}  # also the per-step sync
     seconds = time.perf_counter() - t0
     done += 1
@@ -375,7 +384,9 @@ def train(model, lora: LoRA, data: TokenizedSet, tc, workdir: str, *, reference:
   final = jax.device_get(state.lora)
   if finished and export:
     adapter_dir = os.path.join(workdir, ADAPTER)
-    save_peft_adapter(final, adapter_dir, model)
+    if primary:
+      save_peft_adapter(final, adapter_dir, model)
+    distributed.barrier("adapter exported")
   manager.close()
   return TrainResult(final, log.rows, stability_summary(log.rows), done, total, finished, adapter_dir,
                      resumed_from, dict(data.stats))

@@ -28,7 +28,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from emodistill_jax.domains.spec import SPECS  # noqa: E402
 from emodistill_jax.evaluation.stats import as_episode  # noqa: E402
-from emodistill_jax.sweep.storage import read_records  # noqa: E402
+from emodistill_jax.storage import read_records  # noqa: E402
 
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]  # method -> domain -> metrics
 
@@ -370,7 +370,7 @@ def _jsonable(x: Any) -> Any:
 
 
 def _write_json(obj: Any, path: str) -> None:
-  """Atomic JSON write that keeps key order (`sweep.storage.write_json_atomic` sorts keys, which would
+  """Atomic JSON write that keeps key order (`storage.write_json_atomic` sorts keys, which would
   reorder the methods, i.e. the table rows)."""
   tmp = path + ".tmp"
   with open(tmp, "w", encoding="utf-8") as f:

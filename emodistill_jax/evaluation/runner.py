@@ -16,15 +16,15 @@ import os
 from absl import logging
 from tqdm import tqdm
 
-from emodistill_jax.agents.base import EpisodeContext
-from emodistill_jax.domains import Scenario, spec
+from emodistill_jax.agents.build import build_negotiation, close
+from emodistill_jax.domains import Scenario
 from emodistill_jax.errors import ConfigError
 from emodistill_jax.evaluation.methods import Method, slug
-from emodistill_jax.negotiation.loop import Negotiation, ParserExtractor, run_concurrently
-from emodistill_jax.negotiation.mediator import Mediator
-from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.evaluation.stats import method_metrics
-from emodistill_jax.sweep.storage import JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic
+from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
+from emodistill_jax.negotiation.protocol import EpisodeContext
+from emodistill_jax.negotiation.records import Episode
+from emodistill_jax.storage import JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic
 
 
 @dataclasses.dataclass
@@ -41,11 +41,14 @@ class Components:
   adapters: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> PEFT folder
   focal_api: object | None = None  # a config.focal ConfigDict with kind "api", else the sandbox teacher
   counterparty: object | None = None  # a ConfigDict: kind sandbox | api | student (+ path)
-  max_new_tokens: int = 64
+  max_new_tokens: int = 64  # the student's token budget per turn (API focal agents: their role's max_tokens)
+  temperature: float = 0.7  # the student's decoder, the same as the API focal agents' (their role settings)
+  top_p: float = 0.9
   max_length: int | None = None  # the student's training length: prompts are cut to fit it, as in training
   concurrency: int = 64
   max_messages: int = 30
   tolerance: float | None = None
+  cache_dir: str | None = None  # API response cache; None: <evaluation workdir>/cache
 
   @functools.cached_property
   def selector(self):
@@ -83,6 +86,16 @@ class Components:
     out.take_loaded(self)
     return out
 
+  def student_agent(self, adapter: str | None = None, emotion_free: bool = False):
+    """The student as a focal agent with `adapter` (None: the base model), decoding with this evaluation's
+    decoder (temperature, top_p, max_new_tokens) on prompts cut to max_length."""
+    from emodistill_jax.agents.student import Batcher, StudentFocalAgent
+    model, tok = self.student
+    lora = self.adapter(adapter) if adapter else None
+    batcher = Batcher(model, tok, lora, self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                      max_length=self.max_length)
+    return StudentFocalAgent(batcher, name=f"student+{adapter or 'base'}", emotion_free=emotion_free)
+
   def adapter(self, name: str):
     from emodistill_jax.lm import load_peft_adapter
     if name not in self.adapters:
@@ -117,55 +130,17 @@ def _selector(method: Method, comp: Components):
   raise ConfigError(f"method {method.name}: unknown selector {kind!r}")
 
 
-def _counterparty(comp: Components):
-  c = comp.counterparty
-  kind = "sandbox" if c is None else c.kind
-  if kind == "sandbox":
-    from emodistill_jax.agents.sandbox import SandboxCounterparty
-    return SandboxCounterparty(), {}
-  if kind == "api":
-    from emodistill_jax.agents.llm import LLMCounterparty
-    from emodistill_jax.sweep.backends import chat_backend
-    backend = chat_backend(c, "counterparty")
-    return LLMCounterparty(backend), {"counterparty": backend}
-  if kind == "student":
-    from emodistill_jax.agents.student import Batcher, StudentCounterparty
-    from emodistill_jax.lm import load_pretrained, load_tokenizer
-    model, tok = load_pretrained(c.path, dtype="float32"), load_tokenizer(c.path)
-    lora = None
-    if c.get("adapter"):
-      from emodistill_jax.lm import load_peft_adapter
-      lora = load_peft_adapter(c.adapter, model)
-    # prompts cut to the model's training length, as for the focal student (c.max_length, else the focal's)
-    max_length = c.get("max_length") or comp.max_length
-    return StudentCounterparty(Batcher(model, tok, lora, comp.max_new_tokens, max_length=max_length),
-                               name=os.path.basename(c.path)), {}
-  raise ConfigError(f"counterparty kind {kind!r}; expected sandbox, api or student")
-
-
-def build_negotiation(method: Method, comp: Components) -> tuple[Negotiation, dict]:
-  backends = {}
+def method_negotiation(method: Method, comp: Components, cache_dir: str | None = None) -> tuple[Negotiation, dict]:
+  """(Negotiation, {role: backend}) of one method: its selector, its focal agent (the student with the method's
+  adapter, else comp.focal_api or the sandbox teacher) and comp.counterparty; API responses cached in cache_dir."""
+  focal = comp.focal_api
   if method.generator == "student":
-    from emodistill_jax.agents.student import Batcher, StudentFocalAgent
-    model, tok = comp.student
-    lora = comp.adapter(method.adapter) if method.adapter else None
-    focal = StudentFocalAgent(Batcher(model, tok, lora, comp.max_new_tokens, max_length=comp.max_length),
-                              name=f"student+{method.adapter or 'base'}",
-                              emotion_free=method.emotion_free)
-  elif comp.focal_api is not None:
-    from emodistill_jax.agents.llm import LLMFocalAgent
-    from emodistill_jax.sweep.backends import chat_backend
-    backends["focal"] = chat_backend(comp.focal_api, "focal")
-    focal = LLMFocalAgent(backends["focal"], emotion_free=method.emotion_free)
-  else:
-    from emodistill_jax.agents.sandbox import SandboxTeacher
-    focal = SandboxTeacher()
-  counterparty, cp_backends = _counterparty(comp)
-  backends.update(cp_backends)
-  tolerance = comp.tolerance if comp.tolerance is not None else spec(comp.domain).tolerance
-  negotiation = Negotiation(focal, _selector(method, comp), counterparty, ParserExtractor(),
-                            Mediator(tolerance, comp.max_messages), log_selector_probs=method.selector == "iql")
-  return negotiation, backends
+    focal = comp.student_agent(method.adapter, method.emotion_free)
+  return build_negotiation(focal, comp.counterparty, _selector(method, comp), domain=comp.domain,
+                           max_messages=comp.max_messages, tolerance=comp.tolerance,
+                           emotion_free=method.emotion_free, cache_dir=cache_dir,
+                           max_new_tokens=comp.max_new_tokens, max_length=comp.max_length,
+                           log_selector_probs=method.selector == "iql")
 
 
 def contexts(method: Method, comp: Components) -> list[EpisodeContext]:
@@ -180,7 +155,7 @@ def run_method(method: Method, comp: Components, workdir: str, progress: bool = 
   planned = contexts(method, comp)
   done = check_prefix(read_records(path), [c.episode_id for c in planned], lambda r: r["episode_id"], path)
   if done < len(planned):
-    negotiation, backends = build_negotiation(method, comp)
+    negotiation, backends = method_negotiation(method, comp, comp.cache_dir or os.path.join(workdir, "cache"))
     bar = tqdm(total=len(planned), initial=done, disable=not progress, unit="ep", desc=method.name)
     index = {c.episode_id: k for k, c in enumerate(planned)}
     with JsonlWriter(path) as writer:
@@ -191,8 +166,7 @@ def run_method(method: Method, comp: Components, workdir: str, progress: bool = 
           await run_concurrently(planned[done:], negotiation, comp.concurrency,
                                  lambda e: committer.commit(index[e.episode_id], e.to_json()))
         finally:
-          for b in backends.values():
-            await b.aclose()
+          await close(backends)
 
       try:
         asyncio.run(go())

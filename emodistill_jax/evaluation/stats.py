@@ -46,9 +46,11 @@ def as_episode(e: Episode | Mapping[str, Any]) -> Episode:
 def method_metrics(episodes: Iterable[Episode | Mapping[str, Any]], samples: int = BOOTSTRAP_SAMPLES,
                    seed: int = 0) -> dict[str, float | int]:
   """Success (rate, Wilson CI), Outcomes (mean, std, bootstrap CI), Utility (failures count 0; mean,
-  std, bootstrap CI) and Rounds (mean, std) of a set of episodes, plus `n` (= `episodes`).
+  std, bootstrap CI) and Rounds (mean, std) of a set of episodes, plus `n` (= `episodes`) and the share of
+  focal turns whose decoding reached the token budget before the end of the turn (`truncation_rate`).
 
-  Keys are `signals.aggregate`'s plus `utility_ci_low`, `utility_ci_high` and `n`.
+  Keys are `signals.aggregate`'s plus `utility_ci_low`, `utility_ci_high`, `n`, `focal_turns` and
+  `truncation_rate`.
   """
   eps = [as_episode(e) for e in episodes]
   success = [e.success for e in eps]
@@ -57,6 +59,9 @@ def method_metrics(episodes: Iterable[Episode | Mapping[str, Any]], samples: int
   utility = np.where(np.asarray(success, dtype=bool), np.asarray(savings, dtype=np.float64), 0.0)
   out["utility_ci_low"], out["utility_ci_high"] = bootstrap_ci(utility, samples=samples, seed=seed)
   out["n"] = len(eps)
+  focal = [m for e in eps for m in e.messages if m.speaker == "focal"]
+  out["focal_turns"] = len(focal)
+  out["truncation_rate"] = sum(m.truncated for m in focal) / len(focal) if focal else 0.0
   return out
 
 

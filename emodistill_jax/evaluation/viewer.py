@@ -30,7 +30,7 @@ from typing import Any
 from emodistill_jax.domains.spec import SPECS, format_value
 from emodistill_jax.evaluation.stats import as_episode
 from emodistill_jax.negotiation.records import Episode
-from emodistill_jax.sweep.storage import read_records
+from emodistill_jax.storage import read_records
 
 
 def _value(domain: str | None, x: float | None) -> str:

@@ -2,7 +2,8 @@
 
 Every member has its own parameters, optimizer state and PRNG stream (from its seed), and the dataset
 is shared, so a member's result equals the same configuration trained alone with `train_selector`.
-With several devices the member axis is sharded over them.
+With several devices (of every process, on several hosts: `lm.distributed`) the member axis is sharded over
+them when the number of members divides evenly; each process copies in only its devices' members.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from emodistill_jax.iql.learner import Hyper, StaticConfig, modules_of, q_taken, init_state, td_target, train_chunk
+from emodistill_jax.iql.learner import Hyper, StaticConfig, modules_of, q_taken, td_target, train_chunk
 from emodistill_jax.iql.selector import Selector
-from emodistill_jax.iql.train import device_data, stability_summary
+from emodistill_jax.iql.train import device_data, init_state_jit, stability_summary
+from emodistill_jax.lm import distributed
 
 PAPER_GRID = {"expectile": (0.7, 0.8, 0.9), "beta": (1.0, 3.0, 10.0), "gamma": (0.95, 0.99)}
 
@@ -39,19 +41,19 @@ def grid_chunk(static, states, data, hps, num_updates):
 
 
 def train_grid(transitions, config, members: Sequence[dict], progress: bool = False):
-  """Returns (selectors, per-member metric rows, final stacked train states); members as from
+  """Returns (selectors, per-member metric rows, final stacked train states as numpy arrays); members as from
   `grid_members`."""
   data = device_data(transitions)
   static = StaticConfig(config)
-  keys = jnp.stack([jax.random.PRNGKey(m["seed"]) for m in members])
-  states = jax.vmap(lambda k: init_state(config, k))(keys)
+  # each member's state as `train_selector` makes it, stacked
+  states = jax.tree.map(lambda *xs: jnp.stack(xs),
+                        *[init_state_jit(static, jax.random.PRNGKey(m["seed"])) for m in members])
   hps = Hyper(*(jnp.asarray([m[k] for m in members], jnp.float32) for k in ("expectile", "beta", "gamma")))
   n_dev = jax.device_count()
   if n_dev > 1 and len(members) % n_dev == 0:
     mesh = Mesh(np.array(jax.devices()), ("member",))
-    shard = NamedSharding(mesh, P("member"))
-    states, hps = jax.device_put((states, hps), shard)
-    data = jax.device_put(data, NamedSharding(mesh, P()))
+    states, hps = distributed.to_global((states, hps), NamedSharding(mesh, P("member")))
+    data = distributed.to_global(data, NamedSharding(mesh, P()))
   steps, k = int(config.steps), max(1, min(int(config.updates_per_call), int(config.steps)))
   rows = [[] for _ in members]
   done = 0
@@ -60,7 +62,7 @@ def train_grid(transitions, config, members: Sequence[dict], progress: bool = Fa
     n = min(k, steps - done)
     t0 = time.perf_counter()
     states, info = grid_chunk(static, states, data, hps, n)
-    info = jax.device_get(info)  # also syncs: simulated CPU devices must not queue collective steps
+    info = distributed.to_host(info)  # also syncs: simulated CPU devices must not queue collective steps
     dt = time.perf_counter() - t0
     done += n
     for i in range(len(members)):
@@ -68,9 +70,10 @@ def train_grid(transitions, config, members: Sequence[dict], progress: bool = Fa
                       "config_updates_per_s": n * len(members) / dt})
     bar.update(n)
   bar.close()
+  states = distributed.to_host(states)
   selectors = []
   for i, m in enumerate(members):
-    policy = jax.tree.map(lambda x: np.asarray(x[i]), states.policy)
+    policy = jax.tree.map(lambda x: np.array(x[i]), states.policy)
     meta = {"member": m, "config": {**config.to_dict(), **m}, "stability": stability_summary(rows[i])}
     selectors.append(Selector(policy, config.hidden_dim, meta=meta))
   return selectors, rows, states

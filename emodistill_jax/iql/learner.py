@@ -14,8 +14,9 @@ keys. `expectile`, `beta` and `gamma` are traced arrays, so a whole grid (with s
 `vmap`ped program (`iql.grid`); on one device that program runs the members one after another (see
 `train_chunk`), on several it is the batched program sharded over them.
 
-Speed (see `emodistill_jax.iql.bench`): the new V is applied once to s and s' stacked (one pass of 2B rows
-instead of two of B), and the minibatch rows are gathered once from the transitions packed into one array.
+Speed (measured by the `:iql` benchmark, benchmarks/iql.py): the new V is applied once to s and s' stacked
+(one pass of 2B rows instead of two of B), and the minibatch rows are gathered once from the transitions packed
+into one array.
 """
 
 from __future__ import annotations

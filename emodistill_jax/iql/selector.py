@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from emodistill_jax.agents.base import EmotionChoice, EpisodeContext
+from emodistill_jax.negotiation.protocol import EmotionChoice, EpisodeContext
 from emodistill_jax.emotions import EMOTIONS
 from emodistill_jax.errors import InputFileError, MissingInputError
 from emodistill_jax.iql.networks import Policy
@@ -63,6 +63,8 @@ class Selector:
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(path, self.params, force=True)
     checkpointer.wait_until_finished()
+    if jax.process_index() != 0:  # several hosts: every one saves the checkpoint (orbax), process 0 the rest
+      return
     meta = {"labels": list(self.labels), "state_spec_version": STATE_SPEC_VERSION, "state_dim": STATE_DIM,
             "hidden_dim": self.hidden_dim, **self.meta}
     tmp = os.path.join(folder, METADATA + ".tmp")

@@ -27,25 +27,25 @@ from emodistill_jax.iql.grid import grid_members, heldout_td_errors, train_grid
 from emodistill_jax.iql.selector import Selector
 from emodistill_jax.iql.train import train_selector
 from emodistill_jax.iql.transitions import TransitionError, build_transitions
+from emodistill_jax.lm.distributed import is_primary
+from emodistill_jax.sweep import run_judge, run_sweep
 from emodistill_jax.sweep.judged import load_judged_sweep
-from emodistill_jax.sweep.storage import write_json_atomic
+from emodistill_jax.sweep.settings import judge_config, sweep_config
+from emodistill_jax.storage import write_json_atomic
 
 OPENING_TURNS = 2  # focal turns 1-2 are the opening phase (as in the sandbox's truth)
 
 
 def ensure_sandbox_sweep(config, workdir: str) -> str:
   """Runs (or resumes) the sandbox sweep + judge that `config.data` describes; returns its folder."""
-  from configs import judge as judge_config
-  from configs import sweep as sweep_config
-  from emodistill_jax.sweep import run_judge, run_sweep
   folder = os.path.join(workdir, "sandbox_sweep")
-  sc = sweep_config.get_config("sandbox")
+  sc = sweep_config()
   sc.domain = config.domain
   sc.num_scenarios = config.data.sandbox_scenarios
   sc.seeds_per_scenario = config.data.sandbox_seeds
   sc.first_seed = config.data.sandbox_first_seed
   run_sweep(sc, folder, progress=config.progress)
-  jc = judge_config.get_config("sandbox")
+  jc = judge_config()
   jc.sweep = folder
   run_judge(jc, folder, progress=config.progress)
   return folder
@@ -185,7 +185,8 @@ def run_iql(config, workdir: str) -> dict:
                              "fqe": best["fqe"], "wis": best["wis"]}
     selector = selectors[best["member"]]
     selector.meta.update(meta)
-    _write_metrics(os.path.join(workdir, "train"), rows[best["member"]])  # the chosen member's curves
+    if is_primary():  # one writer on several hosts
+      _write_metrics(os.path.join(workdir, "train"), rows[best["member"]])  # the chosen member's curves
     selector.meta["selection_temperature"] = best["temperature"]
   else:
     selector = train_selector(ts.arrays(), config.iql, workdir=os.path.join(workdir, "train"),
@@ -207,5 +208,6 @@ def run_iql(config, workdir: str) -> dict:
       report["sandbox_spearman"] = sandbox_agreement(prefs, config.domain)
     report["sandbox_table"] = table
   report["stability"] = selector.meta.get("stability")
-  write_json_atomic(report, os.path.join(workdir, "iql_report.json"))
+  if is_primary():
+    write_json_atomic(report, os.path.join(workdir, "iql_report.json"))
   return report

@@ -1,4 +1,10 @@
-"""Training loops: one configuration (`train_selector`, resumable with a workdir) and grids."""
+"""Training loops: one configuration (`train_selector`, resumable with a workdir) and grids.
+
+Several hosts (`lm.distributed`): one configuration is too small to split (a 256-row minibatch through
+256-wide networks), so every process runs it whole on one of its devices, with its arrays global over those
+devices (`distributed.process_mesh`) so that orbax saves each checkpoint once; every process saves and restores,
+process 0 alone writes metrics.jsonl. Grids spread their members over every device (`iql.grid`).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +22,12 @@ from tqdm import tqdm
 from emodistill_jax.iql.learner import Hyper, StaticConfig, default_config, init_state, train_chunk_jit
 from emodistill_jax.iql.selector import Selector
 from emodistill_jax.iql.transitions import validate
+from emodistill_jax.lm import distributed
+from emodistill_jax.storage import read_records, write_jsonl_atomic
 
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"  # orbax CheckpointManager folder: one committed step folder per save, the last 2 kept
+init_state_jit = jax.jit(init_state, static_argnums=0)  # one program, not one compile per operation of the init
 
 
 def stability_summary(rows: list[dict]) -> dict:
@@ -46,20 +55,22 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
   """Trains one IQL configuration; with a workdir, logs metrics.jsonl, checkpoints the train state
   after every call and resumes from it (the same run continues: same data order, same result)."""
   config = default_config() if config is None else config
-  data = device_data(transitions)
+  rep = distributed.replicated(distributed.process_mesh())
+  data = distributed.to_global(validate(transitions), rep)
   static = StaticConfig(config)
-  hp = Hyper.of(config)
-  state = init_state(config, jax.random.PRNGKey(config.seed))
+  hp = distributed.to_global(Hyper.of(config), rep)
+  state = distributed.to_global(init_state_jit(static, jax.random.PRNGKey(config.seed)), rep)
+  primary = distributed.is_primary()
   rows: list[dict] = []
   manager = _checkpoint_manager(workdir, keep=2) if workdir else None
   if manager is not None:
     if manager.latest_step() is not None:
       abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
       state = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore(abstract))
-    rows = _read_metrics(workdir, int(state.step))  # rows logged after the last committed step go
+    rows = _read_metrics(workdir, int(state.step), rewrite=primary)  # rows after the last committed step go
   steps = int(config.steps)
   k = max(1, min(int(config.updates_per_call), steps))
-  bar = tqdm(total=steps, initial=int(state.step), disable=not progress, unit="upd", desc="iql")
+  bar = tqdm(total=steps, initial=int(state.step), disable=not (progress and primary), unit="upd", desc="iql")
   while int(state.step) < steps:
     n = min(k, steps - int(state.step))
     t0 = time.perf_counter()
@@ -70,8 +81,9 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
     bar.update(n)
     bar.set_postfix(q=f"{row['critic_loss']:.3g}", v=f"{row['value_loss']:.3g}", pi=f"{row['actor_loss']:.3g}")
     if manager is not None:
-      with open(os.path.join(workdir, METRICS), "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+      if primary:
+        with open(os.path.join(workdir, METRICS), "a", encoding="utf-8") as f:
+          f.write(json.dumps(row) + "\n")
       manager.save(int(state.step), args=ocp.args.StandardSave(state))
       manager.wait_until_finished()
   if manager is not None:
@@ -79,7 +91,7 @@ def train_selector(transitions: Mapping[str, np.ndarray], config=None, *, workdi
   bar.close()
   summary = stability_summary(rows)
   meta = {**(meta or {}), "config": config.to_dict(), "steps": int(state.step), "stability": summary}
-  return Selector(state.policy, config.hidden_dim, meta=meta)
+  return Selector(distributed.to_host(state.policy), config.hidden_dim, meta=meta)
 
 
 def _checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
@@ -91,14 +103,12 @@ def _checkpoint_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINTS)), options=options)
 
 
-def _read_metrics(workdir: str, upto_step: int) -> list[dict]:
-  """Metric rows up to the checkpointed step (`storage.read_records` drops a torn last line); later rows
-  (written before a crash, after the last checkpoint) are dropped from the file so the resumed run does not
-  log them twice."""
-  from emodistill_jax.sweep.storage import read_records
+def _read_metrics(workdir: str, upto_step: int, rewrite: bool = True) -> list[dict]:
+  """Metric rows up to the checkpointed step (`storage.read_records` drops a torn last line); with `rewrite`,
+  later rows (written before a crash, after the last checkpoint) are dropped from the file, atomically (other
+  processes may be reading it), so the resumed run does not log them twice."""
   path = os.path.join(workdir, METRICS)
-  rows = [r for r in read_records(path) if r["step"] <= upto_step]
-  if os.path.exists(path):
-    with open(path, "w", encoding="utf-8") as f:
-      f.writelines(json.dumps(r) + "\n" for r in rows)
+  rows = [r for r in read_records(path, repair=rewrite) if r["step"] <= upto_step]
+  if rewrite and os.path.exists(path):
+    write_jsonl_atomic(rows, path)
   return rows

@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from emodistill_jax.errors import InputFileError, MissingInputError
+from emodistill_jax.errors import ConfigError, InputFileError, MissingInputError
 from emodistill_jax.files import read_json
 
 Message = Mapping[str, str]
@@ -161,6 +161,22 @@ def _system_head(tokenizer, messages: Sequence[Message], prompt_ids: list[int]) 
   return head if prompt_ids[:len(head)] == head and len(head) < len(prompt_ids) else []
 
 
+def generation_prompt(tokenizer, messages: Sequence[Message], max_length: int, max_new_tokens: int) -> list[int]:
+  """Prompt ids for generating with a model trained at `max_length` (the sandbox student: its settings.max_length,
+  also in student_report.json): the chat-template prompt, cut from the left to max_length - max_new_tokens tokens
+  while keeping a leading system message whole when it fits -- the same cut `build_example` made in training, so
+  the model never sees positions or contexts it was not trained on."""
+  ids = encode_chat(tokenizer, messages)
+  budget = max_length - max_new_tokens
+  if budget < 1:
+    raise ConfigError(f"max_new_tokens={max_new_tokens} leaves no prompt token within max_length={max_length}")
+  if len(ids) <= budget:
+    return ids
+  head = _system_head(tokenizer, messages, ids)
+  head = head if len(head) < budget else []
+  return head + ids[len(ids) - (budget - len(head)):]
+
+
 def build_example(tokenizer, messages: Sequence[Message], response: str, max_length: int | None = None) -> Example:
   """Prompt (chat with generation prompt) + completion (response and end-of-turn), mask 1 on the completion.
 
@@ -231,4 +247,4 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int, folder: str | os.
 
 
 __all__ = ["Example", "TokenizerError", "build_bpe_tokenizer", "build_example", "chatml_template", "encode_chat",
-           "end_of_turn_ids", "load_tokenizer", "render_chat"]
+           "end_of_turn_ids", "generation_prompt", "load_tokenizer", "render_chat"]

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
-from emodistill_jax.agents.base import Counterparty, EmotionSelector, EpisodeContext, FocalAgent, OfferExtractor
+from emodistill_jax.negotiation.protocol import Counterparty, EmotionSelector, EpisodeContext, FocalAgent, OfferExtractor
 from emodistill_jax.emotions import emotion_index
 from emodistill_jax.negotiation.mediator import Mediator
 from emodistill_jax.negotiation.offers import extract_offer
@@ -41,10 +41,10 @@ class Negotiation:
       if len(messages) % 2 == 0:
         choice = await self.selector.choose(ctx, messages)
         text = await self.focal.speak(ctx, messages, choice.label)
-        message = Message("focal", text, emotion=choice.label)
+        message = Message("focal", str(text), emotion=choice.label, truncated=getattr(text, "truncated", False))
         probs.append(choice.probs)
       else:
-        message = Message("counterparty", await self.counterparty.reply(ctx, messages))
+        message = Message("counterparty", str(await self.counterparty.reply(ctx, messages)))
       message.offer = await self.extractor.extract(message.text, s.domain)
       messages.append(message)
       decision = self.mediator.decide(messages)

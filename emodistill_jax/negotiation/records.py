@@ -24,9 +24,13 @@ class Message:
   emotion: str | None = None  # the emotion the focal agent was told to use
   offer: float | None = None  # extracted, in the domain's unit
   state: str = "ongoing"  # mediator state after this message
+  truncated: bool = False  # the focal decoder hit its token budget before the end of the turn
 
   def to_json(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    d = dataclasses.asdict(self)
+    if not self.truncated:  # written only when set, so most records (and older files) look the same
+      del d["truncated"]
+    return d
 
   @classmethod
   def from_json(cls, d: Mapping[str, Any], where: str = "<message>") -> "Message":
@@ -40,7 +44,8 @@ class Message:
     if offer is not None and (isinstance(offer, bool) or not isinstance(offer, (int, float))):
       raise InputFileError(f"{where}: field 'offer' must be a number or null, got {offer!r}")
     return cls(speaker=d["speaker"], text=d["text"], emotion=d.get("emotion"),
-               offer=None if offer is None else float(offer), state=d.get("state", "ongoing"))
+               offer=None if offer is None else float(offer), state=d.get("state", "ongoing"),
+               truncated=bool(d.get("truncated", False)))
 
 
 @dataclasses.dataclass

@@ -2,4 +2,4 @@
 
 from emodistill_jax.sweep.judging import run_judge
 from emodistill_jax.sweep.runner import load_episodes, merge_shards, plan, run_sweep
-from emodistill_jax.sweep.storage import JsonlWriter, OrderedCommitter, StorageError, read_records
+from emodistill_jax.storage import JsonlWriter, OrderedCommitter, StorageError, read_records

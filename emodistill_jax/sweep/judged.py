@@ -12,7 +12,7 @@ from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.signals import outcome_shaped_return, turn_advantages
 from emodistill_jax.sweep.judging import EPISODE_SCORES, TURN_SCORES
 from emodistill_jax.sweep.runner import load_episodes
-from emodistill_jax.sweep.storage import read_records
+from emodistill_jax.storage import read_records
 
 
 @dataclasses.dataclass

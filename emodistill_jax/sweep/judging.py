@@ -17,14 +17,14 @@ from collections import defaultdict
 
 from tqdm import tqdm
 
-from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.negotiation.protocol import EpisodeContext
 from emodistill_jax.domains import load_scenarios
 from emodistill_jax.errors import MissingInputError
 from emodistill_jax.signals import episode_judge_advantages
-from emodistill_jax.sweep import backends
+from emodistill_jax.agents import build
 from emodistill_jax.sweep.manifest import package_versions
 from emodistill_jax.sweep.runner import MANIFEST, load_episodes
-from emodistill_jax.sweep.storage import (JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic,
+from emodistill_jax.storage import (JsonlWriter, OrderedCommitter, check_prefix, read_records, write_json_atomic,
                                          write_jsonl_atomic)
 
 SCHEMA_VERSION = 1
@@ -62,7 +62,7 @@ def judge_turns(config, episodes, scenarios, workdir: str, progress: bool = True
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, TURN_SCORES)
   done = check_prefix(read_records(path), keys, score_key, path)
-  judge, judge_backends = backends.build_judge(config, os.path.join(workdir, "cache"))
+  judge, judge_backends = build.judge_agent(config.judge, os.path.join(workdir, "cache"))
   todo = items[done:]
   bar = tqdm(total=len(items), initial=done, disable=not progress, unit="turn", desc="judge")
   start = time.perf_counter()
@@ -79,7 +79,7 @@ def judge_turns(config, episodes, scenarios, workdir: str, progress: bool = True
                                "score": int(score), "parsed": bool(parsed), "judge": judge.name})
 
     await asyncio.gather(*(one(done + k, e, i, t) for k, (e, i, t) in enumerate(todo)))
-    await backends.close(judge_backends)
+    await build.close(judge_backends)
 
   with JsonlWriter(path) as writer:
     try:

@@ -17,16 +17,17 @@ from collections.abc import Sequence
 from absl import logging
 from tqdm import tqdm
 
-from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.negotiation.protocol import EpisodeContext
+from emodistill_jax.agents.build import close
 from emodistill_jax.agents.sandbox import truth_table
 from emodistill_jax.domains import Scenario, load_scenarios
 from emodistill_jax.errors import ConfigError, MissingInputError
-from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
+from emodistill_jax.negotiation.loop import run_concurrently
 from emodistill_jax.negotiation.records import SCHEMA_VERSION as EPISODE_SCHEMA
 from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.sweep import backends
 from emodistill_jax.sweep.manifest import package_versions
-from emodistill_jax.sweep.storage import (JsonlWriter, OrderedCommitter, StorageError, check_prefix, read_records,
+from emodistill_jax.storage import (JsonlWriter, OrderedCommitter, StorageError, check_prefix, read_records,
                                           write_json_atomic, write_jsonl_atomic)
 
 MANIFEST = "manifest.json"
@@ -78,7 +79,7 @@ def run_sweep(config, workdir: str, progress: bool = True) -> dict:
   path = episodes_path(workdir, config.num_shards, config.shard_index)
   done_records = read_records(path)
   done = check_prefix(done_records, [p.episode_id for p in planned], lambda r: r["episode_id"], path)
-  negotiation, usage = backends.build_negotiation(config, os.path.join(workdir, "cache"))
+  negotiation, built = backends.sweep_negotiation(config, os.path.join(workdir, "cache"))
   todo = planned[done:]
   logging.info("sweep %s: %d planned, %d already done, %d to run", path, len(planned), done, len(todo))
 
@@ -105,14 +106,15 @@ def run_sweep(config, workdir: str, progress: bool = True) -> dict:
       try:
         await run_concurrently(contexts, negotiation, config.concurrency, commit)
       finally:  # in the same loop as the clients' connections
-        await backends.close(negotiation)
+        await close(built)
 
     try:
       asyncio.run(go())
     finally:
       bar.close()
   elapsed = time.perf_counter() - start
-  manifest = _manifest(config, planned, path, stats, usage(), elapsed, len(todo))
+  usage = ({role: b.usage_by_role() for role, b in built.items()}, {role: b.stats() for role, b in built.items()})
+  manifest = _manifest(config, planned, path, stats, usage, elapsed, len(todo))
   write_json_atomic(manifest, os.path.join(workdir, MANIFEST if config.num_shards == 1 else
                                            f"manifest-shard{config.shard_index}-of-{config.num_shards}.json"))
   return manifest
@@ -124,7 +126,8 @@ def _manifest(config, planned, path, stats, usage, elapsed, ran) -> dict:
       "versions": package_versions(), "episodes_file": os.path.basename(path), "planned": len(planned),
       "episodes": stats["episodes"], "successes": stats["successes"],
       "success_rate": stats["successes"] / stats["episodes"] if stats["episodes"] else None,
-      "backend_models": backends.model_names(config), "sandbox_table": truth_table.table_seed(), "token_usage": usage[0], "backend_stats": usage[1],
+      "backend_models": backends.model_names(config), "sandbox_table": truth_table.table_seed(),
+      "token_usage": usage[0], "backend_stats": usage[1],
       "this_run": {"episodes": ran, "seconds": round(elapsed, 3),
                    "episodes_per_second": round(ran / elapsed, 3) if elapsed > 0 else None,
                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},

@@ -1,7 +1,7 @@
 """The sandbox (docs/sandbox.md): deterministic, seeded stand-ins for the API models.
 
 A counterparty with a hidden per-domain emotion-efficacy table, a phrase-bank teacher with controlled
-flaws, a rubric judge and simple selectors; all follow the async protocol of `agents.base` and are
+flaws, a rubric judge and simple selectors; all follow the async protocol of `negotiation.protocol` and are
 pure functions of (context, messages). `truth` and `best_schedule` expose the planted table for checks.
 
     from emodistill_jax.agents.sandbox import SandboxCounterparty, SandboxTeacher, UniformSelector

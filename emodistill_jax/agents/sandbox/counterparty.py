@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.negotiation.protocol import EpisodeContext
 from emodistill_jax.agents.sandbox import lexicon, phrasing, truth_table, values
 from emodistill_jax.domains import Scenario, format_value
 from emodistill_jax.negotiation.records import Message

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.negotiation.protocol import EpisodeContext
 from emodistill_jax.agents.sandbox import lexicon, values
 from emodistill_jax.domains import spec
 from emodistill_jax.negotiation.records import Message

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 
-from emodistill_jax.agents.base import EmotionChoice, EpisodeContext
+from emodistill_jax.negotiation.protocol import EmotionChoice, EpisodeContext
 from emodistill_jax.agents.sandbox.truth_table import PHASES, phase_of_turn
 from emodistill_jax.agents.sandbox.values import focal_count
 from emodistill_jax.emotions import EMOTIONS, emotion_index

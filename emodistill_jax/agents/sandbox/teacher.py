@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from emodistill_jax.agents.base import EpisodeContext
+from emodistill_jax.negotiation.protocol import EpisodeContext
 from emodistill_jax.agents.sandbox import lexicon, phrasing, values
 from emodistill_jax.domains import Scenario, format_value
 from emodistill_jax.emotions import emotion_index

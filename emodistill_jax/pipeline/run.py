@@ -7,6 +7,7 @@ skips finished stages (and resumes an interrupted one, since every stage is resu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -15,15 +16,8 @@ from ml_collections import config_dict
 
 from emodistill_jax.domains import load_scenarios, write_jsonl
 from emodistill_jax.domains.scenario_summary import summarize
-from emodistill_jax.sweep.storage import write_json_atomic
-
-STAGE_FILE = "stage.json"
-# adapter name in the evaluation -> (pipeline stage, folder)
-ADAPTER_STAGES = {"sft": "sft", "jpo": "jpo", "jpo_base": "jpo_base", "alol": "alol", "sft_free": "sft_free",
-                  "jpo_free": "jpo_free", "jpo_free_base": "jpo_free_base"}
-# the LoRA stages after the student, in run order
-LORA_STAGES = ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base", "alol")
-
+from emodistill_jax.pipeline.layout import ADAPTER_STAGES, EXPRESSION_POLICIES, LORA_STAGES, STAGE_FILE
+from emodistill_jax.storage import write_json_atomic
 
 class Pipeline:
   def __init__(self, config, workdir: str, echo=print):
@@ -109,6 +103,7 @@ class Pipeline:
         adapters={k: self.path(v, "adapter") for k, v in ADAPTER_STAGES.items() if self.c.stages.get(v, False)},
         focal_api=self.c.focal if self.c.focal.kind == "api" else None,
         counterparty=self.c.counterparty, max_new_tokens=e.max_new_tokens, concurrency=e.concurrency,
+        temperature=self.c.focal.temperature, top_p=self.c.focal.top_p,  # one decoder for every focal agent
         max_length=None if self.c.model_path else self.c.sft.data.max_length)
 
   def evaluate(self, folder: str) -> dict:
@@ -126,6 +121,47 @@ class Pipeline:
     return {"methods": {m: {k: round(v[self.c.domain][k], 3) for k in ("success", "utility", "rounds")}
                         for m, v in results.items()}}
 
+  def expression(self, folder: str) -> dict:
+    """Offline expression metrics (`evaluation.expression`): the vanilla student and each adapter write the same
+    held-out focal turns, scored by the run's judge and the sandbox's flaw detectors; the adapters' KL to their
+    reference from training. Writes expression.json (summaries and every scored turn) and expression.md."""
+    from emodistill_jax.agents.build import close, judge_agent
+    from emodistill_jax.evaluation import expression as ex
+    comp = self.components()
+    states = ex.heldout_states(comp.scenarios, self.c.expression.per_scenario, self.c.expression.episodes_per_scenario)
+    policies = [(name, adapter) for name, adapter in EXPRESSION_POLICIES
+                if adapter is None or adapter in comp.adapters]
+
+    async def score_all():
+      judge, backends = judge_agent(self.c.judge.judge, os.path.join(folder, "cache"))
+      try:
+        rows = {}
+        for name, adapter in policies:
+          texts = await ex.generate(comp.student_agent(adapter), states)
+          rows[name] = await ex.score_turns(states, texts, judge)
+        return rows
+      finally:
+        await close(backends)
+
+    rows = asyncio.run(score_all())
+    summaries = {}
+    for name, adapter in policies:
+      summaries[name] = ex.summarize(rows[name], rows["Vanilla SLM"] if adapter else None)
+      summaries[name]["kl"] = self._final_kl(ADAPTER_STAGES[adapter]) if adapter else None
+    write_json_atomic({"states": len(states), "summaries": summaries, "turns": rows},
+                      os.path.join(folder, "expression.json"))
+    with open(os.path.join(folder, "expression.md"), "w", encoding="utf-8") as f:
+      f.write(ex.markdown(summaries, "Vanilla SLM"))
+    return {"states": len(states), "judge": {n: round(v["judge"]["mean"], 3) for n, v in summaries.items()}}
+
+  def _final_kl(self, stage: str) -> float | None:
+    """The adapter's last logged KL to its reference (JPO / A-LoL; SFT logs none)."""
+    path = self.path(stage, "distill_report.json")
+    if not os.path.exists(path):
+      return None
+    with open(path, encoding="utf-8") as f:
+      return ((json.load(f).get("final") or {}).get("kl"))
+
   def emotion_study(self, folder: str) -> dict:
     """The paper's Figure 1: every emotion at every turn, eval.study_iterations runs per (emotion, held-out
     scenario), every focal turn scored by the run's judge (config.judge); see `studies.run_emotion_study`."""
@@ -137,7 +173,7 @@ class Pipeline:
                              truth_domain=self.c.domain if sandbox else None)
 
   def report(self, folder: str) -> dict:
-    from emodistill_jax.pipeline_report import write_report
+    from emodistill_jax.pipeline.report import write_report
     path = write_report(self, folder)
     return {"report": path}
 
@@ -150,6 +186,8 @@ class Pipeline:
     for name in ("student", *LORA_STAGES):
       if s.get(name, False) and not (name == "student" and self.c.model_path):
         self.stage(name, lambda folder, n=name: self.distill(n, folder))
+    if s.get("expression", False):
+      self.stage("expression", self.expression)
     self.stage("evaluate", self.evaluate)
     if s.emotion_study:
       self.stage("emotion_study", self.emotion_study)

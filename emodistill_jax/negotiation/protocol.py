@@ -32,6 +32,18 @@ class EpisodeContext:
     return np.random.default_rng(keys)
 
 
+class Utterance(str):
+  """A focal agent's message text that also says how its decoding ended: `truncated` = the decoder reached its
+  token budget before the end of the turn. A plain `str` from `speak` means not truncated."""
+
+  truncated: bool
+
+  def __new__(cls, text: str, truncated: bool = False):
+    out = super().__new__(cls, text)
+    out.truncated = bool(truncated)
+    return out
+
+
 def transcript(messages: Sequence[Message]) -> list[tuple[str, str]]:
   """(speaker, text) pairs, the form the prompts render."""
   return [(m.speaker, m.text) for m in messages]

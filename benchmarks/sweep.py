@@ -1,7 +1,8 @@
-"""Sweep throughput benchmarks (docs/real_models.md and docs/sandbox.md).
+"""Sweep throughput benchmarks (docs/real_models.md and docs/sandbox.md). `run_sandbox` and `run_api` are the
+`:sweep` and `:sweep_api` presets of `launchers.benchmark`; the command line below adds repeats.
 
-    python -m emodistill_jax.sweep.bench sandbox [--num_scenarios=80 --seeds=100 --domain=crad]
-    python -m emodistill_jax.sweep.bench api [--latency_ms=200 --concurrency=32 --episodes=256]
+    python -m benchmarks.sweep sandbox [--num_scenarios=80 --seeds=100 --domain=crad]
+    python -m benchmarks.sweep api [--latency_ms=200 --concurrency=32 --episodes=256]
 
 - `sandbox_sweep_benchmark`: the full sandbox sweep (80 train scenarios x 100 seeds = 8,000 episodes)
   through `run_sweep` into a temporary folder. Target: <= 5 minutes on 2 CPU cores. Besides wall time it
@@ -45,6 +46,9 @@ from collections.abc import Iterator
 
 from ml_collections import config_dict
 
+from emodistill_jax.storage import write_json_atomic as write_json
+from emodistill_jax.tables import format_table
+
 KEY_ENV = "EMODISTILL_API_KEYS"
 SANDBOX_TARGET_SECONDS = 300.0
 API_TARGET_RATIO = 0.8
@@ -54,7 +58,7 @@ API_TARGET_RATIO = 0.8
 
 def counterparty_prompt_corpus(episodes_per_domain: int = 6) -> list[str]:
   """Counterparty prompts (system and user texts) rendered after sandbox episodes of every domain."""
-  from emodistill_jax.agents.base import EpisodeContext, transcript
+  from emodistill_jax.negotiation.protocol import EpisodeContext, transcript
   from emodistill_jax.agents.sandbox import SandboxCounterparty, SandboxTeacher, UniformSelector
   from emodistill_jax.domains import load_scenarios
   from emodistill_jax.negotiation.loop import Negotiation
@@ -307,6 +311,24 @@ def api_sweep_benchmark(latency_ms: float = 200, concurrency: int = 32, episodes
         "latency_plus_generation_bound": round(concurrency / (latency + generation), 1),
     })
   return out
+
+
+def _report(name: str, result: dict, workdir: str) -> dict:
+  path = os.path.join(workdir, f"{name}.json")
+  write_json(result, path)
+  print(format_table(["metric", "value"], [[k, v] for k, v in result.items()]))
+  print(f"{name} -> {path}")
+  return result
+
+
+def run_sandbox(c, workdir: str) -> dict:
+  """`sandbox_sweep_benchmark` with config `c` (configs/benchmark.py `sweep`); writes <workdir>/sweep.json."""
+  return _report("sweep", sandbox_sweep_benchmark(**c.to_dict()), workdir)
+
+
+def run_api(c, workdir: str) -> dict:
+  """`api_sweep_benchmark` with config `c` (configs/benchmark.py `sweep_api`); writes <workdir>/sweep_api.json."""
+  return _report("sweep_api", api_sweep_benchmark(**c.to_dict()), workdir)
 
 
 def main(argv: list[str] | None = None) -> None:

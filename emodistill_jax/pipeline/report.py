@@ -11,11 +11,11 @@ from emodistill_jax.evaluation.report import (emotion_study_table, load_results,
                                               plot_offer_trajectories, plot_training_curves)
 from emodistill_jax.evaluation.studies import emotion_study_markdown
 from emodistill_jax.evaluation.viewer import render_episode
+from emodistill_jax.pipeline.layout import STAGE_FILE
 from emodistill_jax.sweep.runner import load_episodes
 
 
 def _stage_rows(p) -> list[str]:
-  from emodistill_jax.pipeline import STAGE_FILE  # pipeline imports this module lazily
   rows = ["| stage | seconds |", "|---|---|"]
   for name in sorted(os.listdir(p.workdir)):
     marker = os.path.join(p.workdir, name, STAGE_FILE)
@@ -71,6 +71,30 @@ def selector_section(iql_report: dict, results: dict | None, domain: str) -> lis
   return lines
 
 
+def decoder_section(c, results: dict) -> list[str]:
+  """The one focal decoder and the share of focal turns each method's decoding cut at its token budget."""
+  cut = [f"{m} {100 * r[c.domain]['truncation_rate']:.1f}% of {r[c.domain]['focal_turns']}"
+         for m, r in results.items() if "truncation_rate" in r.get(c.domain, {})]
+  lines = [f"Decoder of every focal agent: temperature {c.focal.temperature:g}, top-p {c.focal.top_p:g}, stopping at "
+           f"the end of the turn; token budget {c.focal.max_tokens} (API) / {c.eval.max_new_tokens} (student)."]
+  if cut:
+    lines.append("Focal turns cut at the budget (truncation rate, of focal turns): " + "; ".join(cut) + ".")
+  return [" ".join(lines), ""]
+
+
+def expression_section(path: str) -> list[str]:
+  """The offline expression metrics table (`Pipeline.expression`); nothing without its file."""
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    table = f.read()
+  return ["## Offline expression metrics", "",
+          "Each policy writes the same held-out focal turns (sandbox states on the test scenarios, the requested "
+          "emotion of the state), scored by the run's judge and the sandbox's flaw detectors; 95% CIs (t for the "
+          "judge and its paired change against the vanilla student, Wilson for rates); KL: the adapter's last "
+          "logged K3 KL to its reference in training.", "", table, ""]
+
+
 def emotion_section(study_path: str, folder: str) -> list[str]:
   """The per-emotion prompting study (the paper's Figure 1): its plot, settings and table; nothing without
   the study's JSON. Reads an older study (a bare list of rows, Utility as the metric) too."""
@@ -95,15 +119,16 @@ def write_report(p, folder: str) -> str:
            f"x {c.eval.iterations} iterations per method.", ""]
   results_path = p.path("evaluate", "results.json")
   if os.path.exists(results_path):
-    lines += ["## Held-out results", "", markdown_table(load_results(results_path),
-                                                        columns=("success", "utility", "outcomes", "rounds")), "",
-              "LaTeX: `evaluate/results.tex`.", ""]
+    results = load_results(results_path)
+    lines += ["## Held-out results", "", markdown_table(results, columns=("success", "utility", "outcomes", "rounds")),
+              "", "LaTeX: `evaluate/results.tex`.", "", *decoder_section(c, results)]
   iql_path = p.path("iql", "iql_report.json")
   if os.path.exists(iql_path):
     with open(iql_path, encoding="utf-8") as f:
       iql_report = json.load(f)
     results = load_results(results_path) if os.path.exists(results_path) else None
     lines += selector_section(iql_report, results, c.domain)
+  lines += expression_section(p.path("expression", "expression.md"))
   lines += emotion_section(p.path("emotion_study", "emotion_study.json"), folder)
   curves = {label: path for label, path in (("IQL", p.path("iql", "train", "metrics.jsonl")),)
             if os.path.exists(path)}
