@@ -28,7 +28,7 @@ import numpy as np
 
 from emodistill_jax.agents.sandbox import lexicon
 from emodistill_jax.agents.sandbox.judge import SandboxJudge
-from emodistill_jax.domains import Scenario
+from emodistill_jax.domains import Scenario, spec
 from emodistill_jax.evaluation.stats import welch_ci
 from emodistill_jax.negotiation.offers import extract_offer
 from emodistill_jax.negotiation.protocol import EpisodeContext
@@ -56,7 +56,10 @@ def heldout_states(scenarios: Sequence[Scenario], per_scenario: int, episodes_pe
   from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
   from emodistill_jax.negotiation.mediator import Mediator
 
-  negotiation = Negotiation(SandboxTeacher(), UniformSelector(), SandboxCounterparty(), mediator=Mediator())
+  if len({s.domain for s in scenarios}) > 1:
+    raise ValueError("heldout_states takes the scenarios of one domain")
+  negotiation = Negotiation(SandboxTeacher(), UniformSelector(), SandboxCounterparty(),
+                            mediator=Mediator(spec(scenarios[0].domain).tolerance) if scenarios else Mediator())
   contexts = [EpisodeContext(s, FIRST_SEED + i, f"expression/{s.id}-e{i}")
               for s in scenarios for i in range(episodes_per_scenario)]
   episodes = asyncio.run(run_concurrently(contexts, negotiation, 64))
