@@ -28,7 +28,7 @@ import numpy as np
 
 from emodistill_jax.agents.sandbox import lexicon
 from emodistill_jax.agents.sandbox.judge import SandboxJudge
-from emodistill_jax.domains import Scenario, spec
+from emodistill_jax.domains import Scenario
 from emodistill_jax.evaluation.stats import welch_ci
 from emodistill_jax.negotiation.offers import extract_offer
 from emodistill_jax.negotiation.protocol import EpisodeContext
@@ -52,14 +52,16 @@ def heldout_states(scenarios: Sequence[Scenario], per_scenario: int, episodes_pe
                    seed: int = 0) -> list[State]:
   """`per_scenario` focal-turn states per held-out scenario from sandbox episodes with uniformly drawn emotions
   (fewer when its episodes have fewer focal turns), in scenario order."""
-  from emodistill_jax.agents.sandbox import SandboxCounterparty, SandboxTeacher, UniformSelector
-  from emodistill_jax.negotiation.loop import Negotiation, run_concurrently
-  from emodistill_jax.negotiation.mediator import Mediator
+  from emodistill_jax.agents.build import build_negotiation
+  from emodistill_jax.agents.sandbox import UniformSelector
+  from emodistill_jax.negotiation.loop import run_concurrently
 
+  if not scenarios:
+    return []
   if len({s.domain for s in scenarios}) > 1:
     raise ValueError("heldout_states takes the scenarios of one domain")
-  negotiation = Negotiation(SandboxTeacher(), UniformSelector(), SandboxCounterparty(),
-                            mediator=Mediator(spec(scenarios[0].domain).tolerance) if scenarios else Mediator())
+  # the sandbox teacher and counterparty (role settings None), the domain's tolerance, the sweep's message cap
+  negotiation, _ = build_negotiation(None, None, UniformSelector(), domain=scenarios[0].domain, max_messages=30)
   contexts = [EpisodeContext(s, FIRST_SEED + i, f"expression/{s.id}-e{i}")
               for s in scenarios for i in range(episodes_per_scenario)]
   episodes = asyncio.run(run_concurrently(contexts, negotiation, 64))
