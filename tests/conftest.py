@@ -4,6 +4,9 @@ import os
 # code runs on device 0 as usual.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 
+# No test reads or fills the user's students cache (~/.cache/emodistill_jax); the cache test sets its own.
+os.environ.setdefault("EMODISTILL_CACHE", "off")
+
 import pytest
 
 # The four EmoMAS scenario CSVs (not shipped with the project; docs/data.md says where to get them):

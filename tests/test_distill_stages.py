@@ -153,3 +153,23 @@ def test_student_target_logprobs_equal_the_full_logits_at_the_loss_positions():
   for b in range(3):
     n = int(target_valid[b].sum())
     np.testing.assert_allclose(np.asarray(got)[b, :n], full[b][mask[b] > 0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_built_student_is_reused_from_the_cache_by_settings_and_data(student_run, tmp_path, monkeypatch):
+  from configs.student_crad import student_settings
+  from emodistill_jax.distill.student import CACHE_ENV, build_student, cache_root
+  sweep = os.path.join(student_run[0], "sandbox_sweep")
+  monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+  settings = student_settings("smoke")
+  first = build_student(settings, sweep, str(tmp_path / "a"))
+  assert first["cache"].startswith(cache_root()) and os.path.isdir(first["cache"])
+  second = build_student(settings, sweep, str(tmp_path / "b"))  # another workdir: copied, not pretrained again
+  assert second == first
+  weights = [(tmp_path / d / "model.safetensors").read_bytes() for d in ("a", "b")]
+  assert weights[0] == weights[1]
+  settings.seed = 1  # other settings: another key, a new student
+  third = build_student(settings, sweep, str(tmp_path / "c"))
+  assert third["cache"] != first["cache"] and (tmp_path / "c" / "model.safetensors").read_bytes() != weights[0]
+  assert sorted(os.listdir(cache_root())) == sorted(os.path.basename(r["cache"]) for r in (first, third))
+  monkeypatch.setenv(CACHE_ENV, "off")
+  assert cache_root() is None and build_student(settings, sweep, str(tmp_path / "d"))["cache"] is None

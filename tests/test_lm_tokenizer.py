@@ -184,3 +184,21 @@ def test_template_whose_prompt_is_not_a_prefix_of_the_conversation_is_refused(to
                          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
   with pytest.raises(TokenizerError, match="cannot be split"):
     build_example(other, [USER], RESPONSE)
+
+
+def test_build_examples_in_one_batch_equal_one_by_one_with_errors_in_place(tok):
+  from emodistill_jax.lm.tokenizer import build_examples
+  long_user = {"role": "user", "content": " ".join(sentences(6, seed=1))}
+  other_system = {"role": "system", "content": "Be brief."}
+  items = [([SYSTEM, long_user], RESPONSE), ([USER], RESPONSE), ([other_system, long_user], "Fine, 90 days."),
+           ([SYSTEM, USER], RESPONSE)]
+  whole = build_example(tok, *items[0])
+  for max_length in (None, len(whole.input_ids) - 20, sum(whole.loss_mask)):
+    batch = build_examples(tok, items, max_length)
+    for item, got in zip(items, batch):
+      try:
+        assert got == build_example(tok, *item, max_length=max_length)
+      except TokenizerError as err:  # the completion alone fills max_length: the same error, in its slot
+        assert isinstance(got, TokenizerError) and str(got) == str(err)
+  assert isinstance(build_examples(tok, items, sum(whole.loss_mask))[0], TokenizerError)
+  assert build_examples(tok, [], 10) == []

@@ -16,7 +16,7 @@ Turns without a judge score or without an advantage under the chosen signal are 
 Selection (`select`): the SFT set is the top quarter by q_t: every example with a value >= the 0.75 quantile
 (numpy's linear interpolation), so ties at the threshold are all kept and the order is the input order.
 
-Tokenization (`tokenize`) uses the model's own chat template through `lm.tokenizer.build_example`: the loss mask
+Tokenization (`tokenize`) uses the model's own chat template through `lm.tokenizer.build_examples` (one batch): the loss mask
 covers the response and its end-of-turn token only; too long examples lose the earliest prompt tokens (never the
 response) and are counted; an example whose response alone does not fit is dropped and counted. Sequences are
 grouped into length buckets (multiples of `bucket_multiple`, or powers of two), right-padded with the pad id
@@ -252,21 +252,29 @@ def _fingerprint(tokenizer) -> str:
   return hashlib.sha256((text + str(tokenizer.chat_template)).encode()).hexdigest()
 
 
-def _example(tokenizer, fingerprint: str, x: TurnExample, max_length: int):
-  from emodistill_jax.lm.tokenizer import TokenizerError, build_example
-  key = (fingerprint, max_length, tuple((m["role"], m["content"]) for m in x.messages), x.response)
-  if key not in _EXAMPLE_CACHE:
-    try:
-      ex = build_example(tokenizer, x.messages, x.response, max_length)
-      arrays = np.asarray(ex.input_ids, np.int32), np.asarray(ex.loss_mask, np.int32)
-      for a in arrays:
-        a.setflags(write=False)  # shared by every TokenizedSet made from this turn
-      _EXAMPLE_CACHE[key] = (*arrays, ex.truncated)
-    except TokenizerError as err:
-      if "leaves no prompt token" not in str(err):
-        raise
+def _key(fingerprint: str, x: TurnExample, max_length: int) -> tuple:
+  return fingerprint, max_length, tuple((m["role"], m["content"]) for m in x.messages), x.response
+
+
+def _fill_cache(tokenizer, fingerprint: str, examples: Sequence[TurnExample], max_length: int) -> None:
+  """Tokenize the examples not in the cache yet, in one batch (`lm.tokenizer.build_examples`)."""
+  from emodistill_jax.lm.tokenizer import TokenizerError, build_examples as tokenize_examples
+  todo = {}
+  for x in examples:
+    key = _key(fingerprint, x, max_length)
+    if key not in _EXAMPLE_CACHE and key not in todo:
+      todo[key] = x
+  built = tokenize_examples(tokenizer, [(x.messages, x.response) for x in todo.values()], max_length)
+  for key, ex in zip(todo, built):
+    if isinstance(ex, TokenizerError):
+      if "leaves no prompt token" not in str(ex):
+        raise ex
       _EXAMPLE_CACHE[key] = None
-  return _EXAMPLE_CACHE[key]
+      continue
+    arrays = np.asarray(ex.input_ids, np.int32), np.asarray(ex.loss_mask, np.int32)
+    for a in arrays:
+      a.setflags(write=False)  # shared by every TokenizedSet made from this turn
+    _EXAMPLE_CACHE[key] = (*arrays, ex.truncated)
 
 
 def tokenize(examples: Sequence[TurnExample], tokenizer, max_length: int,
@@ -274,8 +282,9 @@ def tokenize(examples: Sequence[TurnExample], tokenizer, max_length: int,
   """Chat-template tokenization with response-only masks, left truncation to max_length and length buckets."""
   ids, masks, adv, eids, truncated, too_long = [], [], [], [], [], 0
   fingerprint = _fingerprint(tokenizer)
+  _fill_cache(tokenizer, fingerprint, examples, max_length)
   for x in examples:
-    ex = _example(tokenizer, fingerprint, x, max_length)
+    ex = _EXAMPLE_CACHE[_key(fingerprint, x, max_length)]
     if ex is None:
       too_long += 1
       continue

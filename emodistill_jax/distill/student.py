@@ -24,11 +24,18 @@ Pretraining is a separate small loop (not `trainer.train`): all parameters train
 trainer's warmup + cosine schedule and global-norm clipping, one device. It runs 3-4 minutes for the sandbox preset,
 so it is not checkpointed: the folder is written to a temporary name and renamed when complete, and an existing
 complete folder is reused as is (a re-run with the same workdir resumes by skipping it).
+
+Like a downloaded base model, a built student is also kept in a cache outside the workdir
+(`$EMODISTILL_CACHE/students/<domain>-<key>`, default `~/.cache/emodistill_jax`; `EMODISTILL_CACHE=off` disables
+it), keyed by the settings and every pretraining example's prompt and response: a later run (another workdir)
+with the same settings on the same data copies it instead of pretraining again; any change to the settings, the
+sweep, the judge or the prompts gives a new key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -53,6 +60,7 @@ from emodistill_jax.lm import save_params
 from emodistill_jax.negotiation import extract_offer
 
 REPORT = "student_report.json"
+CACHE_ENV = "EMODISTILL_CACHE"
 LOSSES = ("response", "all")
 
 
@@ -204,17 +212,53 @@ def is_complete(folder: str) -> bool:
   return os.path.exists(os.path.join(folder, REPORT))
 
 
+def cache_root() -> str | None:
+  """The students' cache folder ($EMODISTILL_CACHE/students, default ~/.cache/emodistill_jax/students), or None
+  when EMODISTILL_CACHE=off."""
+  root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "emodistill_jax")
+  return None if root.lower() == "off" else os.path.join(root, "students")
+
+
+def cache_key(settings, examples) -> str:
+  """sha256 over the settings and every example's prompt messages and response (first 20 hex digits)."""
+  h = hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode())
+  for x in examples:
+    for m in x.messages:
+      h.update(m["role"].encode() + b"\0" + m["content"].encode() + b"\0")
+    h.update(x.response.encode() + b"\1")
+  return h.hexdigest()[:20]
+
+
+def _read_report(folder: str) -> dict:
+  with open(os.path.join(folder, REPORT), encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _publish(src: str, dst: str) -> None:
+  """Copy folder src to dst through a temporary name, so dst is either absent or complete."""
+  tmp = f"{dst}.partial-{os.getpid()}"
+  shutil.rmtree(tmp, ignore_errors=True)
+  shutil.copytree(src, tmp)
+  shutil.rmtree(dst, ignore_errors=True)
+  os.replace(tmp, dst)
+
+
 def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | None = None,
                   progress: bool = False) -> dict:
-  """Tokenizer + pretrained tiny Qwen2 in `folder` (reused when already complete); returns the report."""
+  """Tokenizer + pretrained tiny Qwen2 in `folder` (reused when already complete, copied from the students' cache
+  when built before with the same settings and data); returns the report."""
   if is_complete(folder):
-    with open(os.path.join(folder, REPORT), encoding="utf-8") as f:
-      return json.load(f)
+    return _read_report(folder)
   t_start = time.perf_counter()
   examples = ddata.load_examples(sweep_dir, judge_dir)
   if not examples:
     raise InputFileError(f"{sweep_dir}: no judged focal turns to pretrain the student on")
   domain = examples.stats["domain"]
+  root = cache_root()
+  cached = None if root is None else os.path.join(root, f"{domain}-{cache_key(settings, examples)}")
+  if cached and is_complete(cached):
+    _publish(cached, folder)
+    return _read_report(folder)
   tmp = folder.rstrip("/") + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)
   t0 = time.perf_counter()
@@ -233,7 +277,8 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   samples = sample_utterances(trained, tokenizer, tokenized, examples, domain, settings.samples)
   quarter = rows[-max(1, len(rows) // 4):]
   report = {
-      "domain": domain, "sweep": sweep_dir, "max_length": settings.max_length, "examples": len(examples),
+      "domain": domain, "sweep": sweep_dir, "cache": cached, "max_length": settings.max_length,
+      "examples": len(examples),
       "tokenized": tokenized.stats,
       "vocab_size": config.vocab_size, "tokenizer_vocab": len(tokenizer),
       "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(params))),
@@ -250,11 +295,14 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
     f.writelines(json.dumps(r) + "\n" for r in rows)
   with open(os.path.join(tmp, REPORT), "w", encoding="utf-8") as f:
     json.dump(report, f, indent=2)
+  if cached:
+    os.makedirs(root, exist_ok=True)
+    _publish(tmp, cached)
   shutil.rmtree(folder, ignore_errors=True)
   os.replace(tmp, folder)
-  return report
+  return _read_report(folder)  # as a reused folder gives it (JSON types)
 
 
-__all__ = ["LOSSES", "REPORT", "build_student", "corpus", "default_settings", "is_complete",
+__all__ = ["CACHE_ENV", "LOSSES", "REPORT", "build_student", "cache_key", "cache_root", "corpus", "default_settings", "is_complete",
            "model_config", "pretrain", "prompt_ids", "sample_utterances", "target_logprobs",
            "target_positions"]

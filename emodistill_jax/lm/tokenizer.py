@@ -150,14 +150,20 @@ def _cut_after_end_of_turn(ids: list[int], stops: set[int]) -> list[int]:
   return ids
 
 
-def _system_head(tokenizer, messages: Sequence[Message], prompt_ids: list[int]) -> list[int]:
-  """Prompt ids of a leading system message when they are a clean prefix of the prompt, else []."""
+def _system_ids(tokenizer, messages: Sequence[Message]) -> list[int]:
+  """The chat-template ids of a leading system message alone, or [] (no system message)."""
   if not messages or messages[0].get("role") != "system":
     return []
   try:
-    head = encode_chat(tokenizer, messages[:1], add_generation_prompt=False)
+    return encode_chat(tokenizer, messages[:1], add_generation_prompt=False)
   except Exception:  # some templates refuse a conversation without a user turn; then just left-truncate
     return []
+
+
+def _system_head(tokenizer, messages: Sequence[Message], prompt_ids: list[int],
+                 system_ids: list[int] | None = None) -> list[int]:
+  """Prompt ids of a leading system message when they are a clean prefix of the prompt, else []."""
+  head = _system_ids(tokenizer, messages) if system_ids is None else system_ids
   return head if prompt_ids[:len(head)] == head and len(head) < len(prompt_ids) else []
 
 
@@ -183,23 +189,49 @@ def build_example(tokenizer, messages: Sequence[Message], response: str, max_len
   With max_length, a too long example loses its earliest prompt tokens (after a leading system message when
   that fits) and is flagged truncated; a completion that leaves no room for a prompt token is an error.
   """
-  prompt, completion = _completion_text(tokenizer, messages, response)
-  prompt_ids = _encode(tokenizer, prompt)  # = encode_chat(messages): apply_chat_template tokenizes the same way
+  out = build_examples(tokenizer, [(messages, response)], max_length)[0]
+  if isinstance(out, TokenizerError):
+    raise out
+  return out
+
+
+def build_examples(tokenizer, items: Sequence[tuple[Sequence[Message], str]],
+                   max_length: int | None = None) -> list[Example | TokenizerError]:
+  """`build_example` for many (messages, response) pairs: the texts are encoded in one batch (the Rust tokenizer
+  runs it on every core) and each distinct system message once; an example whose completion leaves no prompt
+  token within max_length comes back as its TokenizerError (the caller decides whether to drop it)."""
+  texts = [_completion_text(tokenizer, messages, response) for messages, response in items]
+  encoded = _encode_batch(tokenizer, [t for pair in texts for t in pair])
   stops = set(end_of_turn_ids(tokenizer)) | set(getattr(tokenizer, "all_special_ids", []))
-  completion_ids = _cut_after_end_of_turn(_encode(tokenizer, completion), stops)
-  truncated = False
-  if max_length is not None and len(prompt_ids) + len(completion_ids) > max_length:
+  heads: dict[str, list[int]] = {}
+  out: list[Example | TokenizerError] = []
+  for k, (messages, _) in enumerate(items):
+    prompt_ids = encoded[2 * k]  # = encode_chat(messages): apply_chat_template tokenizes the same way
+    completion_ids = _cut_after_end_of_turn(encoded[2 * k + 1], stops)
+    if max_length is None or len(prompt_ids) + len(completion_ids) <= max_length:
+      out.append(Example(prompt_ids + completion_ids, [0] * len(prompt_ids) + [1] * len(completion_ids), False))
+      continue
     budget = max_length - len(completion_ids)  # prompt tokens that fit
     if budget < 1:  # the first target token needs at least one token before it
-      raise TokenizerError(f"the response and end-of-turn take {len(completion_ids)} tokens, which leaves no "
-                           f"prompt token within max_length={max_length}")
-    head = _system_head(tokenizer, messages, prompt_ids)
+      out.append(TokenizerError(f"the response and end-of-turn take {len(completion_ids)} tokens, which leaves no "
+                                f"prompt token within max_length={max_length}"))
+      continue
+    system = messages[0].get("content", "") if messages and messages[0].get("role") == "system" else ""
+    if system not in heads:
+      heads[system] = _system_ids(tokenizer, messages)
+    head = _system_head(tokenizer, messages, prompt_ids, heads[system])
     if len(head) >= budget:
       head = []
     keep = budget - len(head)
     prompt_ids = head + prompt_ids[len(prompt_ids) - keep:]
-    truncated = True
-  return Example(prompt_ids + completion_ids, [0] * len(prompt_ids) + [1] * len(completion_ids), truncated)
+    out.append(Example(prompt_ids + completion_ids, [0] * len(prompt_ids) + [1] * len(completion_ids), True))
+  return out
+
+
+def _encode_batch(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+  if not texts:
+    return []
+  return [_ids(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 
 def chatml_template(system_prompt: str | None = DEFAULT_SYSTEM) -> str:
@@ -246,5 +278,5 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int, folder: str | os.
   return load_tokenizer(folder)
 
 
-__all__ = ["Example", "TokenizerError", "build_bpe_tokenizer", "build_example", "chatml_template", "encode_chat",
+__all__ = ["Example", "TokenizerError", "build_bpe_tokenizer", "build_example", "build_examples", "chatml_template", "encode_chat",
            "end_of_turn_ids", "generation_prompt", "load_tokenizer", "render_chat"]

@@ -44,9 +44,9 @@ class Utterance(str):
     return out
 
 
-def transcript(messages: Sequence[Message]) -> list[tuple[str, str]]:
-  """(speaker, text) pairs, the form the prompts render."""
-  return [(m.speaker, m.text) for m in messages]
+def transcript(messages: Sequence[Message]) -> list[tuple[str, str, float | None]]:
+  """(speaker, text, offer) entries, the form the prompts render (the focal prompt states the offers)."""
+  return [(m.speaker, m.text, m.offer) for m in messages]
 
 
 @dataclasses.dataclass(frozen=True)

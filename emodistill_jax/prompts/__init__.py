@@ -1,6 +1,6 @@
 """Prompts of every LLM role: focal negotiator, counterparty, judge and offer extractor.
 
-Transcripts are sequences of (speaker, text) with speaker "focal" or "counterparty"; prompts render them
+Transcripts are sequences of (speaker, text[, offer]) with speaker "focal" or "counterparty"; prompts render them
 with the scenario's role names. Every builder returns chat messages
 `[{"role": "system", ...}, {"role": "user", ...}]`.
 """

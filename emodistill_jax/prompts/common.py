@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from emodistill_jax.domains.scenario import Scenario
 from emodistill_jax.domains.spec import spec
 
-Transcript = Sequence[tuple[str, str]]
+# (speaker, text) or (speaker, text, offer): the offer the loop extracted from the text (None: no offer), which
+# the focal prompt's offers block states; entries without one name no offer
+Transcript = Sequence[tuple]
 Message = dict[str, str]
 
 SPEAKERS = ("focal", "counterparty")
@@ -23,6 +25,7 @@ ROLE_HEADER = "## Your role"
 CONTEXT_HEADER = "## Situation"
 TRANSCRIPT_HEADER = "## Conversation so far"
 STYLE_HEADER = "## Style"
+OFFERS_HEADER = "## Offers"
 
 # domain -> (short name of the negotiated quantity, word for "less", word for "more").
 _QUANTITY = {
@@ -79,15 +82,23 @@ def unit_phrase(domain: str) -> str:
 
 
 def render_transcript(scenario: Scenario, transcript: Transcript, empty: str) -> str:
-  """(speaker, text) pairs -> 'Creditor: ...' lines; `empty` when there are none."""
+  """(speaker, text[, offer]) entries -> 'Creditor: ...' lines; `empty` when there are none."""
   names = {"focal": title(scenario.focal_role), "counterparty": title(scenario.counterparty_role)}
   lines = []
-  for i, (speaker, text) in enumerate(transcript):
+  for i, (speaker, text, *_) in enumerate(transcript):
     if speaker not in names:
       raise ValueError(f"transcript entry {i} of scenario {scenario.id}: speaker {speaker!r} is not "
                        f"one of {', '.join(SPEAKERS)}")
     lines.append(f"{names[speaker]}: {text.strip()}")
   return "\n".join(lines) if lines else empty
+
+
+def latest_offer(transcript: Transcript, speaker: str) -> float | None:
+  """The last offer `speaker` named in the transcript (entries' third field), or None."""
+  for entry in reversed(transcript):
+    if entry[0] == speaker and len(entry) > 2 and entry[2] is not None:
+      return float(entry[2])
+  return None
 
 
 def block(header: str, body: str) -> str:

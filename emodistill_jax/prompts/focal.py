@@ -1,10 +1,16 @@
 """The focal negotiator's prompt (docs/overview.md): rules, role, scenario context, transcript, the
-style block (emotion block or emotion-free line), then the response cue.
+offers block (target, both sides' latest offers, the message number), the style block (emotion block or
+emotion-free line), then the response cue.
 
 Split into chat messages: the system message holds what stays fixed for the whole episode (rules and
 role); the user message holds what changes or is conditioned on per turn (context, transcript, style block
 and cue). The emotion therefore sits right before the cue, next to the text it should shape, and the
 distillation data can strip or swap it without touching the system message.
+
+The offers block restates, plainly and next to the cue, what a proposal has to be computed from: the target
+(also in the role) and the latest offer of each side (the offers the loop extracted, the transcript entries'
+third field). Every focal agent gets it; it matters most to a small student whose context window cuts the
+system message from the left.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from emodistill_jax import emotions
 from emodistill_jax.domains.scenario import Scenario
 from emodistill_jax.domains.spec import format_value, spec
 from emodistill_jax.prompts.common import (
-    ROLE_HEADER, RULES_HEADER, STYLE_HEADER, TRANSCRIPT_HEADER, Message, Transcript, better_phrase,
-    block, chat, focal_sign, join_blocks, quantity, render_transcript, title, unit_phrase)
+    OFFERS_HEADER, ROLE_HEADER, RULES_HEADER, STYLE_HEADER, TRANSCRIPT_HEADER, Message, Transcript, better_phrase,
+    block, chat, focal_sign, join_blocks, latest_offer, quantity, render_transcript, title, unit_phrase)
 from emodistill_jax.prompts.context import context_block
 
 NO_MESSAGES_FOCAL = "(no messages yet; you speak first)"
@@ -43,6 +49,23 @@ def focal_role(scenario: Scenario) -> str:
   ]))
 
 
+def offers_block(scenario: Scenario, transcript: Transcript) -> str:
+  """'## Offers' with the target, each side's latest offer (or 'none yet') and the number of the message to write."""
+  domain = scenario.domain
+
+  def stated(speaker: str) -> str:
+    offer = latest_offer(transcript, speaker)
+    return "none yet" if offer is None else format_value(domain, offer)
+
+  turn = sum(entry[0] == "focal" for entry in transcript) + 1
+  return block(OFFERS_HEADER, "\n".join([
+      f"- Your target: {format_value(domain, scenario.xstar)}.",
+      f"- Your latest offer: {stated('focal')}.",
+      f"- The {scenario.counterparty_role}'s latest offer: {stated('counterparty')}.",
+      f"- This is your message {turn}.",
+  ]))
+
+
 def response_cue(role: str) -> str:
   return f"Write your next message as the {title(role)}:"
 
@@ -54,6 +77,7 @@ def _blocks(scenario: Scenario, transcript: Transcript, emotion: str | None,
   user = join_blocks(
       context_block(scenario),
       block(TRANSCRIPT_HEADER, render_transcript(scenario, transcript, NO_MESSAGES_FOCAL)),
+      offers_block(scenario, transcript),
       *([] if style is None else [block(STYLE_HEADER, style)]),
       response_cue(scenario.focal_role))
   return system, user
@@ -61,7 +85,7 @@ def _blocks(scenario: Scenario, transcript: Transcript, emotion: str | None,
 
 def focal_messages(scenario: Scenario, transcript: Transcript, emotion: str | None,
                    emotion_free: bool | str = False) -> list[Message]:
-  """[system: rules + role, user: context + transcript + style block + cue].
+  """[system: rules + role, user: context + transcript + offers + style block + cue].
 
   emotion: one of `emotions.EMOTIONS`, or None for the neutral style line; `emotion_free` (True or a
   variant of `emotions.EMOTION_FREE_STYLES`) replaces the emotion block, whatever the emotion, by the
