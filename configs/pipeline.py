@@ -64,7 +64,7 @@ def get_config(arg: str | None = None) -> config_dict.ConfigDict:
   c.alol = alol_crad.get_config(sub)
   if preset == "sandbox":  # seven LoRA stages must fit the 15-minute budget on 2 CPU cores
     for name in ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base", "alol"):
-      c[name].train.steps = 60 if name.startswith("sft") else 30
+      c[name].train.steps = 120 if name.startswith("sft") else 60
       c[name].train.batch_size = 8
       c[name].eval_samples = 0
   c.stages = config_dict.ConfigDict(dict(iql=True, student=True, sft=True, sft_free=True, jpo=True, jpo_base=True,

@@ -55,14 +55,14 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
   c.data.subset = "top"  # top | all | positive
   c.data.signal = "hybrid"  # what "top" ranks by: hybrid (q_t) | judge | return | advantage
   c.data.quantile = 0.75
-  c.data.max_length = 384
+  c.student = student_settings(preset)  # used only when the student has to be built
+  c.data.max_length = c.student.max_length  # the sandbox student's own training length (paper: 1024, below)
   c.data.bucket_multiple = 64
   c.data.drop_unparsed = False
   c.model = config_dict.ConfigDict()
   c.model.path = config_dict.placeholder(str)  # an HF folder; None: the sandbox student (built if needed)
   c.model.dtype = "float32"
   c.model.remat = False
-  c.student = student_settings(preset)  # used only when the student has to be built
   c.lora = config_dict.ConfigDict()
   c.lora.rank = 16
   c.lora.alpha = 32.0
@@ -92,7 +92,6 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
     c.train.checkpoint_every = 100
     c.eval_samples = 0
   if preset == "smoke":
-    c.data.max_length = c.student.max_length
     c.data.bucket_multiple = 0  # powers of two: few shapes
     c.lora.rank = 4
     c.lora.alpha = 8.0

@@ -35,13 +35,17 @@ class Batcher:
 
   def __init__(self, model, tokenizer, lora=None, max_new_tokens: int = 64, temperature: float = 0.0,
                max_batch: int = 64, max_length: int | None = None, top_p: float = 1.0):
-    """max_length: the length the model was trained at; prompts are cut from the left to fit it with
-    the new tokens, as in training (`lm.tokenizer.generation_prompt`). None: no cut."""
+    """max_length: the length the model was trained at; prompts are cut from the left to fit it with the
+    answer, as in training (`lm.tokenizer.generation_prompt`). The room kept for the answer is max_new_tokens, but
+    at most a third of max_length: a short training window (the sandbox student's 192 tokens, whose trained
+    answers are under 64 tokens) then keeps two thirds of its prompt context, and only a turn longer than that
+    reserve runs past the trained length (rotary positions, so it degrades gracefully). None: no cut."""
     self.model, self.tokenizer, self.lora = model, tokenizer, lora
     self.max_length = max_length
     self.max_new_tokens, self.temperature, self.top_p, self.max_batch = max_new_tokens, temperature, top_p, max_batch
-    # prompts are cut to max_length - max_new_tokens, so no bucket needs to be longer
-    self.bucket = capped_buckets(max_length - max_new_tokens) if max_length else bucket_length
+    self.reserve = min(max_new_tokens, max_length // 3) if max_length else max_new_tokens
+    # prompts are cut to max_length - reserve, so no bucket needs to be longer
+    self.bucket = capped_buckets(max_length - self.reserve) if max_length else bucket_length
     self.stops = end_of_turn_ids(tokenizer)
     self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stops[0]
     self.pending: list[_Request] = []
@@ -51,7 +55,7 @@ class Batcher:
   async def complete(self, messages: list[dict]) -> Utterance:
     loop = asyncio.get_running_loop()
     if self.max_length:
-      ids = generation_prompt(self.tokenizer, messages, self.max_length, self.max_new_tokens)
+      ids = generation_prompt(self.tokenizer, messages, self.max_length, self.reserve)
     else:
       ids = encode_chat(self.tokenizer, messages)
     request = _Request(ids, loop.create_future())

@@ -74,9 +74,11 @@ def default_settings() -> config_dict.ConfigDict:
   c.num_kv_heads = 2
   c.intermediate_size = 352
   c.rope_theta = 10000.0
-  c.max_length = 384  # prompt cut from the left beyond this (the response never)
+  # prompt cut from the left beyond this (the response never): the tail holds the transcript's last turns, the
+  # offers block, the style block and the cue, all a turn needs (the role and situation are cut)
+  c.max_length = 192
   c.loss = "response"  # response | all
-  c.steps = 500
+  c.steps = 1500
   c.batch_size = 8
   c.lr = 6e-3
   c.warmup_frac = 0.03
