@@ -41,6 +41,26 @@ def test_student_turns_cut_at_the_budget_are_truncated_and_end_of_turn_stops(tin
   assert stopped == [""] and not stopped[0].truncated
 
 
+def test_prompts_are_cut_to_the_training_window_keeping_at_most_a_third_for_the_answer(tiny):
+  from emodistill_jax.lm.tokenizer import encode_chat
+  model, tok = tiny
+  long = [PROMPT[0], {"role": "user", "content": " ".join(["Pay within 20 days."] * 60)}]
+  full = encode_chat(tok, long)
+  seen = []
+
+  def record(batcher):
+    batcher._decode = lambda prompts: seen.append([len(p) for p in prompts]) or ["ok"] * len(prompts)
+    return batcher
+
+  # a 192-token window and a 112-token budget: the prompt keeps 192 - 64 tokens (not 192 - 112)
+  complete(record(Batcher(model, tok, max_new_tokens=112, max_length=192)), [long])
+  # a window of 384: the whole budget fits in a third of it (384 - 112); a short budget keeps the rest
+  complete(record(Batcher(model, tok, max_new_tokens=112, max_length=384)), [long])
+  complete(record(Batcher(model, tok, max_new_tokens=16, max_length=192)), [long])
+  complete(record(Batcher(model, tok, max_new_tokens=16)), [long])  # no window: never cut
+  assert len(full) > 384 and seen == [[128], [272], [176], [len(full)]]
+
+
 def test_student_sampling_follows_temperature_and_top_p(tiny):
   model, tok = tiny
   greedy = Batcher(model, tok, max_new_tokens=12)
