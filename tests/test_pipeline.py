@@ -40,6 +40,9 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
   assert expression["states"] == 40  # 20 held-out scenarios x 2 states
   assert all(len(rows) == 40 for rows in expression["turns"].values())
   assert "## Offline expression metrics" in report and "| SFT+JPO | 40 |" in report
+  for policy, stage in (("SFT+JPO", "jpo"), ("A-LoL", "alol")):  # KL: the last quarter's median, not one step's
+    distill = json.loads((tmp_path / stage / "distill_report.json").read_text())
+    assert expression["summaries"][policy]["kl"] == distill["stability"]["kl"]["median"] is not None
   second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert second.returncode == 0 and second.stdout.count("done before, skipped") == 15
 

@@ -91,8 +91,8 @@ def expression_section(path: str) -> list[str]:
   return ["## Offline expression metrics", "",
           "Each policy writes the same held-out focal turns (sandbox states on the test scenarios, the requested "
           "emotion of the state), scored by the run's judge and the sandbox's flaw detectors; 95% CIs (t for the "
-          "judge and its paired change against the vanilla student, Wilson for rates); KL: the adapter's last "
-          "logged K3 KL to its reference in training.", "", table, ""]
+          "judge and its paired change against the vanilla student, Wilson for rates); KL: the median of the "
+          "adapter's logged K3 KL to its reference over the last quarter of training.", "", table, ""]
 
 
 def emotion_section(study_path: str, folder: str) -> list[str]:

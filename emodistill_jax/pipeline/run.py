@@ -19,6 +19,13 @@ from emodistill_jax.domains.scenario_summary import summarize
 from emodistill_jax.pipeline.layout import ADAPTER_STAGES, EXPRESSION_POLICIES, LORA_STAGES, STAGE_FILE
 from emodistill_jax.storage import write_json_atomic
 
+def adapter_kl(report: dict) -> float | None:
+  """An adapter's KL to its reference (JPO / A-LoL; SFT logs none): the median of the per-step K3 estimates over
+  the last quarter of training, not the last step's, because one batch's estimate spikes (a few tokens the
+  reference finds unlikely) by two orders of magnitude."""
+  return ((report.get("stability") or {}).get("kl") or {}).get("median")
+
+
 class Pipeline:
   def __init__(self, config, workdir: str, echo=print):
     self.c, self.workdir, self.echo = config, os.path.abspath(workdir), echo
@@ -90,7 +97,7 @@ class Pipeline:
       return {"student": r["student"], **{k: r["summary"][k] for k in ("params", "loss_first", "loss_last_quarter",
                                                                           "samples_with_offer")}}
     final = r["final"] or {}
-    return {"adapter": r["adapter"], "steps": r["steps"], "loss": final.get("loss"), "kl": final.get("kl"),
+    return {"adapter": r["adapter"], "steps": r["steps"], "loss": final.get("loss"), "kl": adapter_kl(r),
             "samples_with_offer": r["samples_with_offer"]}
 
   def components(self):
@@ -155,12 +162,12 @@ class Pipeline:
     return {"states": len(states), "judge": {n: round(v["judge"]["mean"], 3) for n, v in summaries.items()}}
 
   def _final_kl(self, stage: str) -> float | None:
-    """The adapter's last logged KL to its reference (JPO / A-LoL; SFT logs none)."""
+    """`adapter_kl` of the stage's distill report (None before the stage ran)."""
     path = self.path(stage, "distill_report.json")
     if not os.path.exists(path):
       return None
     with open(path, encoding="utf-8") as f:
-      return ((json.load(f).get("final") or {}).get("kl"))
+      return adapter_kl(json.load(f))
 
   def emotion_study(self, folder: str) -> dict:
     """The paper's Figure 1: every emotion at every turn, eval.study_iterations runs per (emotion, held-out
