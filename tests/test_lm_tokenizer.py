@@ -117,10 +117,14 @@ def test_truncation_keeps_a_leading_system_message(tok):
   assert ex.input_ids[:len(head)] == head  # the instructions survive ...
   assert ex.input_ids[len(head):] == whole.input_ids[len(head) + 20:]  # ... the start of the user turn goes
   assert sum(ex.loss_mask) == sum(whole.loss_mask)
-  # when the system message alone leaves no room, fall back to a plain left cut
-  tight = sum(whole.loss_mask) + len(head)
-  ex = build_example(tok, history, RESPONSE, max_length=tight)
-  assert ex.truncated and ex.input_ids == whole.input_ids[-tight:]
+  # when the system message would take more than half of the prompt's room, fall back to a plain left cut: the end
+  # of the conversation (the sandbox student's offers and style blocks) matters more in a short window
+  for prompt_room in (len(head), 2 * len(head) - 1):
+    tight = sum(whole.loss_mask) + prompt_room
+    ex = build_example(tok, history, RESPONSE, max_length=tight)
+    assert ex.truncated and ex.input_ids == whole.input_ids[-tight:]
+  ex = build_example(tok, history, RESPONSE, max_length=sum(whole.loss_mask) + 2 * len(head))
+  assert ex.input_ids[:len(head)] == head  # exactly half: kept
 
 
 def test_response_longer_than_max_length_is_an_error(tok):

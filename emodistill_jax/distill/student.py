@@ -222,8 +222,15 @@ def cache_root() -> str | None:
 
 
 def cache_key(settings, examples) -> str:
-  """sha256 over the settings and every example's prompt messages and response (first 20 hex digits)."""
+  """sha256 over the settings, every example's prompt messages and response, and the source of the modules that
+  turn them into a student (tokenization, model, pretraining), so a code change never reuses a stale student
+  (first 20 hex digits)."""
+  import inspect
+  import sys
+  from emodistill_jax.lm import model, tokenizer  # noqa: F401 (their sources are hashed)
   h = hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode())
+  for name in (__name__, ddata.__name__, "emodistill_jax.lm.tokenizer", "emodistill_jax.lm.model"):
+    h.update(inspect.getsource(sys.modules[name]).encode())
   for x in examples:
     for m in x.messages:
       h.update(m["role"].encode() + b"\0" + m["content"].encode() + b"\0")

@@ -16,7 +16,8 @@ Choices:
   it is not a target, generation stops before it). Anything the template puts before the response text
   (e.g. an empty think block) is part of the completion and is trained on too.
 - Truncation drops the earliest prompt tokens, never the completion; a leading system message is
-  kept whole when it fits, so the model still sees its instructions and the latest turns.
+  kept whole when it takes at most half of the prompt's room, so the model still sees its instructions and the
+  latest turns (beyond that, the end of the conversation is kept instead).
 """
 
 from __future__ import annotations
@@ -167,11 +168,18 @@ def _system_head(tokenizer, messages: Sequence[Message], prompt_ids: list[int],
   return head if prompt_ids[:len(head)] == head and len(head) < len(prompt_ids) else []
 
 
+def _keeps_system(head: list[int], budget: int) -> bool:
+  """A cut prompt keeps its leading system message only when that takes at most half of the prompt budget: with a
+  short window (the sandbox student's 192 tokens) the end of the user message (offers, style block, cue) matters
+  more than the rules, and a system message filling the window would leave the model nothing of the turn."""
+  return 2 * len(head) <= budget
+
+
 def generation_prompt(tokenizer, messages: Sequence[Message], max_length: int, max_new_tokens: int) -> list[int]:
   """Prompt ids for generating with a model trained at `max_length` (the sandbox student: its settings.max_length,
   also in student_report.json): the chat-template prompt, cut from the left to max_length - max_new_tokens tokens
-  while keeping a leading system message whole when it fits -- the same cut `build_example` made in training, so
-  the model never sees positions or contexts it was not trained on."""
+  while keeping a leading system message whole when it takes at most half of the room -- the same cut
+  `build_example` made in training, so the model never sees positions or contexts it was not trained on."""
   ids = encode_chat(tokenizer, messages)
   budget = max_length - max_new_tokens
   if budget < 1:
@@ -179,7 +187,7 @@ def generation_prompt(tokenizer, messages: Sequence[Message], max_length: int, m
   if len(ids) <= budget:
     return ids
   head = _system_head(tokenizer, messages, ids)
-  head = head if len(head) < budget else []
+  head = head if _keeps_system(head, budget) else []
   return head + ids[len(ids) - (budget - len(head)):]
 
 
@@ -220,7 +228,7 @@ def build_examples(tokenizer, items: Sequence[tuple[Sequence[Message], str]],
     if system not in heads:
       heads[system] = _system_ids(tokenizer, messages)
     head = _system_head(tokenizer, messages, prompt_ids, heads[system])
-    if len(head) >= budget:
+    if not _keeps_system(head, budget):
       head = []
     keep = budget - len(head)
     prompt_ids = head + prompt_ids[len(prompt_ids) - keep:]
