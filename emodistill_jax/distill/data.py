@@ -16,9 +16,9 @@ Turns without a judge score or without an advantage under the chosen signal are 
 Selection (`select`): the SFT set is the top quarter by q_t: every example with a value >= the 0.75 quantile
 (numpy's linear interpolation), so ties at the threshold are all kept and the order is the input order.
 
-Tokenization (`tokenize`) uses the model's own chat template through `lm.tokenizer.build_examples` (one batch): the loss mask
-covers the response and its end-of-turn token only; too long examples lose the earliest prompt tokens (never the
-response) and are counted; an example whose response alone does not fit is dropped and counted. Sequences are
+Tokenization (`tokenize`) uses the model's own chat template through `lm.tokenizer.build_examples` (one batch):
+the loss mask covers the response and its end-of-turn token only; too long examples lose the earliest prompt tokens
+(never the response) and are counted; an example whose response alone does not fit is dropped and counted. Sequences are
 grouped into length buckets (multiples of `bucket_multiple`, or powers of two), right-padded with the pad id
 (mask 0, valid False) to their bucket length only.
 

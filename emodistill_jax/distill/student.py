@@ -21,21 +21,23 @@ and the emotion's phrasing must be taken from the prompt). The student thus imit
 improve on.
 
 Pretraining is a separate small loop (not `trainer.train`): all parameters trainable, AdamW (0.9, 0.95) with the
-trainer's warmup + cosine schedule and global-norm clipping, one device. It runs 3-4 minutes for the sandbox preset,
-so it is not checkpointed: the folder is written to a temporary name and renamed when complete, and an existing
+trainer's warmup + cosine schedule and global-norm clipping, one device. It runs ~10 minutes for the sandbox preset
+on 2 CPU cores and is not checkpointed: the folder is written to a temporary name and renamed when complete, and an existing
 complete folder is reused as is (a re-run with the same workdir resumes by skipping it).
 
 Like a downloaded base model, a built student is also kept in a cache outside the workdir
 (`$EMODISTILL_CACHE/students/<domain>-<key>`, default `~/.cache/emodistill_jax`; `EMODISTILL_CACHE=off` disables
-it), keyed by the settings and every pretraining example's prompt and response: a later run (another workdir)
-with the same settings on the same data copies it instead of pretraining again; any change to the settings, the
-sweep, the judge or the prompts gives a new key.
+it), keyed by the settings, every pretraining example's prompt and response and the pretraining code: a later run
+(another workdir) with the same settings on the same data copies it instead of pretraining again; any change to
+the settings, the sweep, the judge, the prompts or that code gives a new key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
+import inspect
 import json
 import math
 import os
@@ -225,12 +227,9 @@ def cache_key(settings, examples) -> str:
   """sha256 over the settings, every example's prompt messages and response, and the source of the modules that
   turn them into a student (tokenization, model, pretraining), so a code change never reuses a stale student
   (first 20 hex digits)."""
-  import inspect
-  import sys
-  from emodistill_jax.lm import model, tokenizer  # noqa: F401 (their sources are hashed)
   h = hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode())
   for name in (__name__, ddata.__name__, "emodistill_jax.lm.tokenizer", "emodistill_jax.lm.model"):
-    h.update(inspect.getsource(sys.modules[name]).encode())
+    h.update(inspect.getsource(importlib.import_module(name)).encode())
   for x in examples:
     for m in x.messages:
       h.update(m["role"].encode() + b"\0" + m["content"].encode() + b"\0")
@@ -312,6 +311,6 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   return _read_report(folder)  # as a reused folder gives it (JSON types)
 
 
-__all__ = ["CACHE_ENV", "LOSSES", "REPORT", "build_student", "cache_key", "cache_root", "corpus", "default_settings", "is_complete",
-           "model_config", "pretrain", "prompt_ids", "sample_utterances", "target_logprobs",
+__all__ = ["CACHE_ENV", "LOSSES", "REPORT", "build_student", "cache_key", "cache_root", "corpus", "default_settings",
+           "is_complete", "model_config", "pretrain", "prompt_ids", "sample_utterances", "target_logprobs",
            "target_positions"]

@@ -286,5 +286,5 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int, folder: str | os.
   return load_tokenizer(folder)
 
 
-__all__ = ["Example", "TokenizerError", "build_bpe_tokenizer", "build_example", "build_examples", "chatml_template", "encode_chat",
-           "end_of_turn_ids", "generation_prompt", "load_tokenizer", "render_chat"]
+__all__ = ["Example", "TokenizerError", "build_bpe_tokenizer", "build_example", "build_examples", "chatml_template",
+           "encode_chat", "end_of_turn_ids", "generation_prompt", "load_tokenizer", "render_chat"]
