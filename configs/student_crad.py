@@ -13,10 +13,11 @@ tokenizer files; `load_pretrained` and transformers' AutoModelForCausalLM read i
 <workdir>/distill_report.json. 1,500 steps of 8 x 192 tokens (lr 6e-3; the vocabulary projection only at the
 response positions; the prompt's tail keeps the last turns, the offers block, the style block and the cue): ~10 min
 on this machine's 2 CPU cores (~4.4k tokens/s), once per settings and data (the students cache, docs/overview.md).
-On the main job's 60-seed crad sweep the response loss falls from 7.6 to 0.39 and the student closes 55% of
-held-out crad negotiations against the sandbox counterparty (40 episodes; the teacher: 76%), at utility 0.14
-(teacher 0.29): it writes the emotion's phrasing and states an offer, and concedes toward the counterparty's
-latest offer, but its numbers are imprecise (a first offer past its own target in about a quarter of turns).
+On the main job's 60-seed crad sweep the response loss falls from 7.6 to 0.31; greedy turns carry the requested
+emotion's cue (40 of 40 sampled training prompts) and state an offer, and the student closes about half of the
+held-out crad negotiations against the sandbox counterparty (19 of 40 episodes; the teacher: 76%) at utility 0.14
+(teacher 0.29): it concedes toward the counterparty's latest offer, but its numbers are imprecise (first offers
+past its own target, e.g. "2 days" for a 16-day target).
 The other stages use it with --config.model.path=runs/student_crad/student
 --config.data.sweep=runs/student_crad/sandbox_sweep (or build their own copy when model.path is unset).
 Presets: sandbox (default), smoke (seconds, for tests). There is no paper preset: the paper adapts
