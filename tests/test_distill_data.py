@@ -173,7 +173,8 @@ def test_tokenization_is_cached_per_tokenizer_content(examples, tokenizer, full,
   from emodistill_jax.lm import tokenizer as tokenizer_lib
   calls = []
   real = tokenizer_lib.build_examples
-  monkeypatch.setattr(tokenizer_lib, "build_examples", lambda tok, items, *a: calls.extend(items) or real(tok, items, *a))
+  monkeypatch.setattr(tokenizer_lib, "build_examples",
+                      lambda tok, items, *a: calls.extend(items) or real(tok, items, *a))
   again = tokenize(examples, tokenizer, max_length=4096, bucket_multiple=256)  # as the `full` fixture did
   assert calls == [] and again.stats == full.stats
   assert all((a == b).all() for a, b in zip(again.input_ids, full.input_ids))

@@ -22,8 +22,8 @@ improve on.
 
 Pretraining is a separate small loop (not `trainer.train`): all parameters trainable, AdamW (0.9, 0.95) with the
 trainer's warmup + cosine schedule and global-norm clipping, one device. It runs ~10 minutes for the sandbox preset
-on 2 CPU cores and is not checkpointed: the folder is written to a temporary name and renamed when complete, and an existing
-complete folder is reused as is (a re-run with the same workdir resumes by skipping it).
+on 2 CPU cores and is not checkpointed: the folder is written to a temporary name and renamed when complete, and an
+existing complete folder is reused as is (a re-run with the same workdir resumes by skipping it).
 
 Like a downloaded base model, a built student is also kept in a cache outside the workdir
 (`$EMODISTILL_CACHE/students/<domain>-<key>`, default `~/.cache/emodistill_jax`; `EMODISTILL_CACHE=off` disables

@@ -102,10 +102,6 @@ def encode_chat(tokenizer, messages: Sequence[Message], add_generation_prompt: b
                                             add_generation_prompt=add_generation_prompt))
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-  return _ids(tokenizer(text, add_special_tokens=False))
-
-
 def _token_id(tokenizer, token: str) -> int | None:
   # convert_tokens_to_ids maps an unknown token to unk (a real id), so check the round trip
   i = tokenizer.convert_tokens_to_ids(token)
@@ -161,18 +157,16 @@ def _system_ids(tokenizer, messages: Sequence[Message]) -> list[int]:
     return []
 
 
-def _system_head(tokenizer, messages: Sequence[Message], prompt_ids: list[int],
-                 system_ids: list[int] | None = None) -> list[int]:
-  """Prompt ids of a leading system message when they are a clean prefix of the prompt, else []."""
-  head = _system_ids(tokenizer, messages) if system_ids is None else system_ids
-  return head if prompt_ids[:len(head)] == head and len(head) < len(prompt_ids) else []
-
-
-def _keeps_system(head: list[int], budget: int) -> bool:
-  """A cut prompt keeps its leading system message only when that takes at most half of the prompt budget: with a
-  short window (the sandbox student's 192 tokens) the end of the user message (offers, style block, cue) matters
-  more than the rules, and a system message filling the window would leave the model nothing of the turn."""
-  return 2 * len(head) <= budget
+def _cut_prompt(prompt_ids: list[int], system_ids: list[int], budget: int) -> list[int]:
+  """A too long prompt cut from the left to `budget` tokens -- the one cut of training (`build_examples`) and
+  generation (`generation_prompt`). A leading system message (system_ids, when a clean prefix of the prompt) is
+  kept whole only when it takes at most half of the budget: with a short window (the sandbox student's 192 tokens)
+  the end of the user message (offers, style block, cue) matters more than the rules, and a system message filling
+  the window would leave the model nothing of the turn."""
+  head = system_ids
+  if not (prompt_ids[:len(head)] == head and len(head) < len(prompt_ids) and 2 * len(head) <= budget):
+    head = []
+  return head + prompt_ids[len(prompt_ids) - (budget - len(head)):]
 
 
 def generation_prompt(tokenizer, messages: Sequence[Message], max_length: int, max_new_tokens: int) -> list[int]:
@@ -186,16 +180,14 @@ def generation_prompt(tokenizer, messages: Sequence[Message], max_length: int, m
     raise ConfigError(f"max_new_tokens={max_new_tokens} leaves no prompt token within max_length={max_length}")
   if len(ids) <= budget:
     return ids
-  head = _system_head(tokenizer, messages, ids)
-  head = head if _keeps_system(head, budget) else []
-  return head + ids[len(ids) - (budget - len(head)):]
+  return _cut_prompt(ids, _system_ids(tokenizer, messages), budget)
 
 
 def build_example(tokenizer, messages: Sequence[Message], response: str, max_length: int | None = None) -> Example:
   """Prompt (chat with generation prompt) + completion (response and end-of-turn), mask 1 on the completion.
 
   With max_length, a too long example loses its earliest prompt tokens (after a leading system message when
-  that fits) and is flagged truncated; a completion that leaves no room for a prompt token is an error.
+  that takes at most half of the room) and is flagged truncated; a completion that leaves no room for a prompt token is an error.
   """
   out = build_examples(tokenizer, [(messages, response)], max_length)[0]
   if isinstance(out, TokenizerError):
@@ -227,11 +219,7 @@ def build_examples(tokenizer, items: Sequence[tuple[Sequence[Message], str]],
     system = messages[0].get("content", "") if messages and messages[0].get("role") == "system" else ""
     if system not in heads:
       heads[system] = _system_ids(tokenizer, messages)
-    head = _system_head(tokenizer, messages, prompt_ids, heads[system])
-    if not _keeps_system(head, budget):
-      head = []
-    keep = budget - len(head)
-    prompt_ids = head + prompt_ids[len(prompt_ids) - keep:]
+    prompt_ids = _cut_prompt(prompt_ids, heads[system], budget)
     out.append(Example(prompt_ids + completion_ids, [0] * len(prompt_ids) + [1] * len(completion_ids), True))
   return out
 

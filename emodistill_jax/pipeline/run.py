@@ -19,6 +19,7 @@ from emodistill_jax.domains.scenario_summary import summarize
 from emodistill_jax.pipeline.layout import ADAPTER_STAGES, EXPRESSION_POLICIES, LORA_STAGES, STAGE_FILE
 from emodistill_jax.storage import write_json_atomic
 
+
 def adapter_kl(report: dict) -> float | None:
   """An adapter's KL to its reference (JPO / A-LoL; SFT logs none): the median of the per-step K3 estimates over
   the last quarter of training, not the last step's, because one batch's estimate spikes (a few tokens the
@@ -154,14 +155,14 @@ class Pipeline:
     summaries = {}
     for name, adapter in policies:
       summaries[name] = ex.summarize(rows[name], rows["Vanilla SLM"] if adapter else None)
-      summaries[name]["kl"] = self._final_kl(ADAPTER_STAGES[adapter]) if adapter else None
+      summaries[name]["kl"] = self._stage_kl(ADAPTER_STAGES[adapter]) if adapter else None
     write_json_atomic({"states": len(states), "summaries": summaries, "turns": rows},
                       os.path.join(folder, "expression.json"))
     with open(os.path.join(folder, "expression.md"), "w", encoding="utf-8") as f:
       f.write(ex.markdown(summaries, "Vanilla SLM"))
     return {"states": len(states), "judge": {n: round(v["judge"]["mean"], 3) for n, v in summaries.items()}}
 
-  def _final_kl(self, stage: str) -> float | None:
+  def _stage_kl(self, stage: str) -> float | None:
     """`adapter_kl` of the stage's distill report (None before the stage ran)."""
     path = self.path(stage, "distill_report.json")
     if not os.path.exists(path):
