@@ -51,10 +51,14 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
   # sandbox / smoke: a missing sweep, student or SFT reference is built in the workdir; paper: required paths
   c.build_prerequisites = preset != "paper"
   sandbox_data(c, preset)
-  c.data.advantage = "turn_judge"  # turn_judge | episode_judge | outcome
+  # judge advantages and the top set compared among turns with the same message number (sandbox), or pooled per
+  # scenario / over the sweep (paper): the sandbox judge scores anchoring, so pooled, openings fill the top set and
+  # late concessions get negative advantages (docs/fidelity.md)
+  c.data.advantage = "turn_judge" if preset == "paper" else "turn_judge_by_turn"  # | episode_judge | outcome
   c.data.subset = "top"  # top | all | positive
   c.data.signal = "hybrid"  # what "top" ranks by: hybrid (q_t) | judge | return | advantage
   c.data.quantile = 0.75
+  c.data.top_by_turn = preset != "paper"
   c.student = student_settings(preset)  # used only when the student has to be built
   c.data.max_length = c.student.max_length  # the sandbox student's own training length (paper: 1024, below)
   c.data.bucket_multiple = 64

@@ -85,6 +85,38 @@ def test_other_advantage_signals(sweep):
     build_examples(judged, scenarios, advantage="reward")
 
 
+def test_turn_judge_by_turn_compares_turns_with_the_same_message_number(sweep):
+  _, judged, scenarios = sweep
+  # the smoke sweep has 3 episodes per scenario: a copy of each with other scores makes groups of 6 (and of 2-5 at
+  # the late message numbers only some episodes reach, which are left out)
+  copies = [dataclasses.replace(e, episode_id=e.episode_id + "b") for e in judged.episodes]
+  judged = dataclasses.replace(
+      judged, episodes=judged.episodes + copies,
+      turn_scores={**judged.turn_scores, **{c.episode_id: [11 - v for v in judged.turn_scores[e.episode_id]]
+                                            for e, c in zip(judged.episodes, copies)}},
+      returns={**judged.returns, **{c.episode_id: judged.returns[e.episode_id]
+                                    for e, c in zip(judged.episodes, copies)}})
+  out = build_examples(judged, scenarios, advantage="turn_judge_by_turn")
+  groups = {}
+  for e in judged.episodes:
+    for t, score in enumerate(judged.turn_scores[e.episode_id], 1):
+      groups.setdefault((e.scenario_id, t), []).append((e.episode_id, score))
+  kept = {(x.episode_id, x.turn): x.A_t for x in out}
+  want = {(eid, t): a for (_, t), rows in groups.items() if len(rows) >= 4
+          for (eid, _), a in zip(rows, expected_z(rows))}
+  assert kept.keys() == want.keys() and len(kept) > 0
+  for key, a in want.items():
+    assert kept[key] == pytest.approx(a, abs=1e-12)
+  assert out.stats["dropped_no_advantage"] == sum(len(r) for r in groups.values() if len(r) < 4)
+  for t in {t for _, t in want}:  # every message number is centred on its own
+    assert np.mean([a for (_, u), a in kept.items() if u == t]) == pytest.approx(0.0, abs=1e-9)
+
+
+def expected_z(rows):
+  v = np.array([score for _, score in rows], float)
+  return np.clip((v - v.mean()) / max(v.std(), 1e-6), -10, 10)
+
+
 def test_turns_without_score_or_advantage_are_dropped_and_counted(sweep):
   _, judged, scenarios = sweep
   a, b = judged.episodes[0], judged.episodes[1]
@@ -128,6 +160,17 @@ def test_sft_selection_is_the_top_quartile_by_q(examples):
   assert [x.example_id for x in judge] == [x.example_id for x in examples
                                           if x.r_t >= np.quantile([y.r_t for y in examples], 0.5)]
   assert list(signal_values(examples, "return")) == [x.R for x in examples]
+
+
+def test_top_by_turn_takes_the_quantile_per_message_number(examples):
+  def ex(i, turn, q):
+    return dataclasses.replace(examples[0], episode_id=f"e{i}", turn=turn, q_t=q)
+  # turn 1 scores 10-13, turn 2 scores 2-5: pooled, the top half is all openings; by turn, the best two of each
+  xs = [ex(i, 1, 10.0 + i) for i in range(4)] + [ex(i, 2, 2.0 + i) for i in range(4)]
+  assert [x.example_id for x in select(xs, quantile=0.5)] == ["e0#1", "e1#1", "e2#1", "e3#1"]
+  top = select(xs, quantile=0.5, by_turn=True)
+  assert [x.example_id for x in top] == ["e2#1", "e3#1", "e2#2", "e3#2"]
+  assert top.stats["threshold"] == {1: 11.5, 2: 3.5} and top.stats["by_turn"] is True
   assert list(select(examples, subset="all")) == list(examples)
   assert [x.A_t > 0 for x in select(examples, subset="positive")] == [True] * sum(x.A_t > 0 for x in examples)
   with pytest.raises(ValueError):

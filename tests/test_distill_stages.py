@@ -155,6 +155,23 @@ def test_student_target_logprobs_equal_the_full_logits_at_the_loss_positions():
     np.testing.assert_allclose(np.asarray(got)[b, :n], full[b][mask[b] > 0], rtol=1e-5, atol=1e-5)
 
 
+def test_student_loss_weighs_the_digit_tokens(student_run):
+  from transformers import AutoTokenizer
+
+  from emodistill_jax.distill.student import digit_tokens, target_weights
+  tokenizer = AutoTokenizer.from_pretrained(os.path.join(student_run[0], "student"))
+  digits = digit_tokens(tokenizer, len(tokenizer) + 5)
+  ids = tokenizer(" within 21 days, not 7.")["input_ids"]
+  assert [tokenizer.decode([i]) for i in ids if digits[i]] == ["2", "1", "7"]  # numbers are spelled digit by digit
+  assert digits.sum() == 10 and not digits[len(tokenizer):].any()
+  row = np.array([ids], np.int32)
+  pos, valid = np.array([[1, 2, 3, 4]], np.int32), np.array([[1, 1, 1, 0]], np.float32)
+  weight, digit = target_weights(row, pos, valid, digits, 4.0)
+  expected = [4.0 if digits[ids[p]] else 1.0 for p in (1, 2, 3)] + [0.0]
+  assert weight.tolist() == [expected] and digit.tolist() == [[float(w == 4.0) for w in expected]]
+  assert sum(expected) > 3  # the window holds a digit
+
+
 def test_a_built_student_is_reused_from_the_cache_by_settings_and_data(student_run, tmp_path, monkeypatch):
   from configs.student_crad import student_settings
   from emodistill_jax.distill.student import CACHE_ENV, build_student, cache_root

@@ -6,6 +6,9 @@ before it, with the emotion the turn was told to use, or the neutral line when e
 utterance as the response, the turn judge score r_t, the episode's R(tau), q_t = r_t + 0.5 R(tau) and the
 advantage A_t of the chosen signal:
 - "turn_judge" (default): the judge advantage of that turn (turn scores pooled and z-scored per scenario);
+- "turn_judge_by_turn": the same z-score among the scenario's turns with the same message number (at least 4),
+  so an opening is compared with openings and a late concession with late concessions, not with openings the
+  judge's anchoring term always scores higher;
 - "episode_judge": the episode's mean turn score z-scored per scenario, broadcast to its turns;
 - "outcome": R(tau) z-scored per scenario over the sweep's episodes (population std, clip +-10, scenarios with
   fewer than 2 episodes left out), broadcast to the episode's turns. The paper names outcome-shaped returns as a
@@ -14,7 +17,9 @@ Turns without a judge score or without an advantage under the chosen signal are 
 (`Examples.stats`).
 
 Selection (`select`): the SFT set is the top quarter by q_t: every example with a value >= the 0.75 quantile
-(numpy's linear interpolation), so ties at the threshold are all kept and the order is the input order.
+(numpy's linear interpolation), so ties at the threshold are all kept and the order is the input order. With
+`by_turn` the quantile is taken among the turns with the same message number, so the set keeps every stage of a
+negotiation in proportion (pooled, a judge that rewards anchoring fills it with openings).
 
 Tokenization (`tokenize`) uses the model's own chat template through `lm.tokenizer.build_examples` (one batch):
 the loss mask covers the response and its end-of-turn token only; too long examples lose the earliest prompt tokens
@@ -46,10 +51,10 @@ from emodistill_jax.negotiation.protocol import transcript
 from emodistill_jax.domains import Scenario, load_scenarios
 from emodistill_jax.errors import ConfigError, InputFileError
 from emodistill_jax.prompts import focal_messages
-from emodistill_jax.signals import hybrid_score, zscore
+from emodistill_jax.signals import hybrid_score, turn_advantages, zscore
 from emodistill_jax.sweep.judged import JudgedSweep, load_judged_sweep
 
-ADVANTAGES = ("turn_judge", "episode_judge", "outcome")
+ADVANTAGES = ("turn_judge", "turn_judge_by_turn", "episode_judge", "outcome")
 SUBSETS = ("top", "all", "positive")
 SIGNALS = ("hybrid", "judge", "return", "advantage")
 MIN_OUTCOME_EPISODES = 2
@@ -94,11 +99,28 @@ def outcome_advantages(judged: JudgedSweep, min_episodes: int = MIN_OUTCOME_EPIS
   return out
 
 
+def turn_advantages_by_turn(judged: JudgedSweep) -> dict[tuple[str, int], float]:
+  """(episode id, turn) -> the turn's judge score z-scored among the turns of its scenario with the same message
+  number (groups with fewer than 4 scores left out, as `signals.turn_advantages`)."""
+  groups: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
+  for e in judged.episodes:
+    for t, score in enumerate(judged.turn_scores.get(e.episode_id, ()), 1):
+      groups[(e.scenario_id, t)].append((e.episode_id, score))
+  z = turn_advantages({key: [v for _, v in rows] for key, rows in groups.items()})
+  out = {}
+  for (sid, t), adv in z.items():
+    out.update({(eid, t): a for (eid, _), a in zip(groups[(sid, t)], adv)})
+  return out
+
+
 def _advantage_of(judged: JudgedSweep, advantage: str):
   """(episode id, turn) -> A_t or None."""
   if advantage == "turn_judge":
     table = judged.turn_advantages
     return lambda eid, t: table[eid][t - 1] if eid in table else None
+  if advantage == "turn_judge_by_turn":
+    by_turn = turn_advantages_by_turn(judged)
+    return lambda eid, t: by_turn.get((eid, t))
   per_episode = judged.episode_advantages if advantage == "episode_judge" else outcome_advantages(judged)
   return lambda eid, t: per_episode.get(eid)
 
@@ -159,9 +181,10 @@ def signal_values(examples: Sequence[TurnExample], signal: str = "hybrid") -> np
 
 
 def select(examples: Sequence[TurnExample], subset: str = "top", signal: str = "hybrid",
-           quantile: float = 0.75) -> Examples:
-  """"top": value >= the `quantile` quantile of `signal` (ties at the threshold all kept); "all": everything;
-  "positive": A_t > 0 (A-LoL's training set). Input order is kept."""
+           quantile: float = 0.75, by_turn: bool = False) -> Examples:
+  """"top": value >= the `quantile` quantile of `signal` (ties at the threshold all kept; with `by_turn`, the
+  quantile of the turns with the same message number); "all": everything; "positive": A_t > 0 (A-LoL's training
+  set). Input order is kept."""
   if subset not in SUBSETS:
     raise ConfigError(f"subset={subset!r}; expected one of {', '.join(SUBSETS)}")
   stats = dict(getattr(examples, "stats", {}), subset=subset)
@@ -172,9 +195,11 @@ def select(examples: Sequence[TurnExample], subset: str = "top", signal: str = "
   if not 0.0 <= quantile <= 1.0:
     raise ConfigError(f"quantile={quantile} must be in [0, 1]")
   values = signal_values(examples, signal)
-  threshold = float(np.quantile(values, quantile))
-  stats.update(signal=signal, quantile=quantile, threshold=threshold)
-  return Examples([x for x, v in zip(examples, values) if v >= threshold], stats)
+  turns = np.array([x.turn if by_turn else 0 for x in examples])
+  thresholds = {t: float(np.quantile(values[turns == t], quantile)) for t in np.unique(turns).tolist()}
+  stats.update(signal=signal, quantile=quantile, by_turn=by_turn,
+               threshold=thresholds if by_turn else thresholds[0])
+  return Examples([x for x, v, t in zip(examples, values, turns) if v >= thresholds[t]], stats)
 
 
 def bucket_length(length: int, max_length: int, multiple: int | None = 64) -> int:
@@ -376,4 +401,5 @@ class Batches:
 
 
 __all__ = ["ADVANTAGES", "SIGNALS", "SUBSETS", "Batches", "Examples", "TokenizedSet", "TurnExample", "bucket_length",
-           "build_examples", "load_examples", "outcome_advantages", "select", "signal_values", "tokenize"]
+           "build_examples", "load_examples", "outcome_advantages", "select", "signal_values", "tokenize",
+           "turn_advantages_by_turn"]

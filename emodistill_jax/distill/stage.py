@@ -158,7 +158,8 @@ def run_lora_stage(config, workdir: str) -> dict:
   domain = examples.stats["domain"]
   if domain != config.domain:
     raise ConfigError(f"the sweep {sweep} is of domain {domain!r} but config.domain={config.domain!r}")
-  chosen = ddata.select(examples, config.data.subset, config.data.signal, config.data.quantile)
+  chosen = ddata.select(examples, config.data.subset, config.data.signal, config.data.quantile,
+                         config.data.top_by_turn)
   if not chosen:
     raise ConfigError(f"no training examples: {examples.stats} -> subset {config.data.subset!r} kept none")
   tokenized = ddata.tokenize(chosen, tokenizer, config.data.max_length, config.data.bucket_multiple or None)
