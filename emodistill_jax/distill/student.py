@@ -14,8 +14,8 @@ Pretraining data and loss: every judged focal turn of the sweep, as the chat-tem
 use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the response
 and its end-of-turn token only (settings `loss="response"`, the default; `"all"` adds every prompt token), the
 number tokens weighted `number_weight` (4) times. Why response-only: the prompts are templated (rules, role,
-situation, transcript, style block) and make up ~90% of the tokens, so a full-sequence loss spends most of a tiny model's capacity and of a minutes-long budget on
-predicting boilerplate the model only ever reads; the response loss is exactly the skill the student needs (write
+situation, transcript, style block) and make up ~90% of the tokens, so a full-sequence loss spends most of a tiny
+model's capacity and of a minutes-long budget on predicting boilerplate the model only ever reads; the response loss is exactly the skill the student needs (write
 the next focal message given the prompt), and reading the prompt is still learned through it (the offer numbers
 and the emotion's phrasing must be taken from the prompt). The student thus imitates the sandbox teacher across all
 28 emotions and every quality level -- the average behaviour that SFT (best turns) and JPO (judge advantages) then
