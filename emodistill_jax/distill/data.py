@@ -265,8 +265,9 @@ def _pad_id(tokenizer) -> int:
 
 
 # (tokenizer fingerprint, max_length, messages, response) -> (input_ids, loss_mask, truncated) as compact arrays
-# (Python int lists would take ~10x the memory), or None when the response alone is too long. The pipeline's stages tokenize the same turns again and again (student, SFT, three JPO
-# runs, A-LoL: ~20 s per 11k turns on 2 cores each time); within one process each turn is tokenized once.
+# (Python int lists would take ~10x the memory), or None when the response alone is too long. The pipeline's stages
+# tokenize the same turns again and again (student, SFT, three JPO runs, A-LoL: ~20 s per 11k turns on 2 cores each
+# time); within one process each turn is tokenized once.
 _EXAMPLE_CACHE: dict[tuple, Any] = {}
 
 

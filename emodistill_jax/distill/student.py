@@ -10,16 +10,16 @@
 3. `save_params` + the tokenizer files written into one HF folder (`load_pretrained`, `load_tokenizer` and
    transformers' `AutoModelForCausalLM` all read it), plus `student_report.json`.
 
-Pretraining data and loss: every judged focal turn of the sweep, as the chat-template example the later stages
-use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the response
-and its end-of-turn token only (settings `loss="response"`, the default; `"all"` adds every prompt token), the
-number tokens weighted `number_weight` (4) times. Why response-only: the prompts are templated (rules, role,
-situation, transcript, style block) and make up ~90% of the tokens, so a full-sequence loss spends most of a tiny
-model's capacity and of a minutes-long budget on predicting boilerplate the model only ever reads; the response loss is exactly the skill the student needs (write
-the next focal message given the prompt), and reading the prompt is still learned through it (the offer numbers
-and the emotion's phrasing must be taken from the prompt). The student thus imitates the sandbox teacher across all
-28 emotions and every quality level -- the average behaviour that SFT (best turns) and JPO (judge advantages) then
-improve on.
+Pretraining data and loss: every judged focal turn of the sweep, as the chat-template example the later stages use
+(`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the response and its
+end-of-turn token only (settings `loss="response"`, the default; `"all"` adds every prompt token), the number tokens
+weighted `number_weight` (4) times. Why response-only: the prompts are templated (rules, role, situation,
+transcript, style block) and make up ~90% of the tokens, so a full-sequence loss spends most of a tiny model's
+capacity and of a minutes-long budget on predicting boilerplate the model only ever reads; the response loss is
+exactly the skill the student needs (write the next focal message given the prompt), and reading the prompt is still
+learned through it (the offer numbers and the emotion's phrasing must be taken from the prompt). The student thus
+imitates the sandbox teacher across all 28 emotions and every quality level -- the average behaviour that SFT (best
+turns) and JPO (judge advantages) then improve on.
 
 Pretraining is a separate small loop (not `trainer.train`): all parameters trainable, AdamW (0.9, 0.95) with the
 trainer's warmup + cosine schedule and global-norm clipping, one device. It runs ~10 minutes for the sandbox preset
@@ -214,8 +214,8 @@ def pretrain(model, tokenized: ddata.TokenizedSet, settings, digits: np.ndarray 
                                f"{[e for e in host['example_ids'] if e]}")
     seconds = time.perf_counter() - t0
     tokens = int(host["valid"].sum())
-    rows.append({"step": k + 1, "loss": loss, "number_loss": float(number), "grad_norm": float(gnorm), "lr": float(schedule(k)),
-                 "tokens": tokens, "tokens_per_s": tokens / seconds})
+    rows.append({"step": k + 1, "loss": loss, "number_loss": float(number), "grad_norm": float(gnorm),
+                 "lr": float(schedule(k)), "tokens": tokens, "tokens_per_s": tokens / seconds})
     bar.update(1)
     bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / seconds:.0f}")
   bar.close()
@@ -346,5 +346,5 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
 
 
 __all__ = ["CACHE_ENV", "LOSSES", "REPORT", "build_student", "cache_key", "cache_root", "corpus", "default_settings",
-           "digit_tokens", "is_complete", "model_config", "pretrain", "prompt_ids", "sample_utterances", "target_logprobs",
-           "target_positions", "target_weights"]
+           "digit_tokens", "is_complete", "model_config", "pretrain", "prompt_ids", "sample_utterances",
+           "target_logprobs", "target_positions", "target_weights"]

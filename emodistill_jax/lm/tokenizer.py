@@ -187,7 +187,8 @@ def build_example(tokenizer, messages: Sequence[Message], response: str, max_len
   """Prompt (chat with generation prompt) + completion (response and end-of-turn), mask 1 on the completion.
 
   With max_length, a too long example loses its earliest prompt tokens (after a leading system message when
-  that takes at most half of the room) and is flagged truncated; a completion that leaves no room for a prompt token is an error.
+  that takes at most half of the room) and is flagged truncated; a completion that leaves no room for a prompt
+  token is an error.
   """
   out = build_examples(tokenizer, [(messages, response)], max_length)[0]
   if isinstance(out, TokenizerError):
