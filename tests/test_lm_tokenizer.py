@@ -182,18 +182,6 @@ def test_vocab_size_below_the_byte_alphabet_is_refused(tmp_path):
     build_bpe_tokenizer(sentences(4), vocab_size=100, folder=tmp_path)
 
 
-def test_number_chunk_lets_bpe_merge_whole_numbers(tmp_path):
-  texts = [f"pay within {n} days" for n in (16, 108, 7) for _ in range(5)]
-  one = build_bpe_tokenizer(texts, vocab_size=300, folder=tmp_path / "one")
-  three = build_bpe_tokenizer(texts, vocab_size=300, folder=tmp_path / "three", number_chunk=3)
-  pieces = lambda t, text: [t.decode([i]) for i in ids(t, text)]
-  assert pieces(one, " 108") == [" ", "1", "0", "8"]  # Qwen2: digit by digit, never merged
-  assert pieces(three, " 108") == [" ", "108"] and pieces(three, " 16") == [" ", "16"]
-  assert pieces(three, " 1084") == [" ", "108", "4"]  # a 3-digit piece, then the fourth digit on its own
-  with pytest.raises(ValueError, match="number_chunk"):
-    build_bpe_tokenizer(texts, vocab_size=300, folder=tmp_path / "zero", number_chunk=0)
-
-
 def test_template_whose_prompt_is_not_a_prefix_of_the_conversation_is_refused(tok):
   other = load_tokenizer(tok.name_or_path)
   other.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

@@ -3,8 +3,8 @@
 `build_student(settings, sweep_dir, folder)`:
 1. a byte-level BPE tokenizer (Qwen2's pre-tokenizer, ChatML special tokens and template; `lm.build_bpe_tokenizer`)
    trained on every focal prompt (system + user message) and response of the judged sweep, plus the emotion-free
-   style line, so emotion-free prompts tokenize as compactly as the others; digits are grouped by up to three
-   (`number_chunk`), so a number is one token the model can copy from the offers block and compare;
+   style line, so emotion-free prompts tokenize as compactly as the others; numbers are spelled digit by digit
+   (Qwen2's rule; whole-number tokens, tried, made a worse negotiator);
 2. a tiny Qwen2-architecture model (q/k/v bias, GQA, SwiGLU, tied embeddings; vocabulary = the tokenizer's,
    rounded up to a multiple of 64) initialised at random and pretrained with FULL parameters;
 3. `save_params` + the tokenizer files written into one HF folder (`load_pretrained`, `load_tokenizer` and
@@ -71,9 +71,6 @@ def default_settings() -> config_dict.ConfigDict:
   """The sandbox preset's student (a stage config's `student` field)."""
   c = config_dict.ConfigDict()
   c.vocab_size = 2048  # BPE merges up to this size; the model's vocabulary is rounded up to a multiple of 64
-  # digits per pre-tokenizer piece: 3 lets BPE merge each number below 1,000 into one token (98% of the offers in
-  # the main job's crad sweep), which a 1M-parameter model copies and compares far more easily than digit strings
-  c.number_chunk = 3
   c.hidden_size = 128
   c.num_layers = 4
   c.num_heads = 4
@@ -84,8 +81,8 @@ def default_settings() -> config_dict.ConfigDict:
   # offers block, the style block and the cue, all a turn needs (the role and situation are cut)
   c.max_length = 192
   c.loss = "response"  # response | all
-  # loss weight of the number tokens (digits only): the offer's 1-3 tokens are a few % of a response's targets but
-  # decide the negotiation; 1.0 weighs every target token alike
+  # loss weight of the digit tokens: an offer's 1-3 digits are a few % of a response's targets but decide the
+  # negotiation; 1.0 weighs every target token alike
   c.number_weight = 4.0
   c.steps = 1500
   c.batch_size = 8
@@ -141,8 +138,7 @@ def target_positions(mask: np.ndarray, multiple: int = 8) -> tuple[np.ndarray, n
 
 
 def digit_tokens(tokenizer, size: int) -> np.ndarray:
-  """bool [size]: the vocabulary entries that decode to digits only (the number tokens: single digits, or whole
-  numbers with `number_chunk` > 1)."""
+  """bool [size]: the vocabulary entries that decode to digits only (the number tokens)."""
   table = np.zeros(size, bool)
   for token, i in tokenizer.get_vocab().items():
     if i < size:
@@ -303,7 +299,7 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   tmp = folder.rstrip("/") + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)
   t0 = time.perf_counter()
-  tokenizer = build_bpe_tokenizer(corpus(examples), settings.vocab_size, tmp, number_chunk=settings.number_chunk)
+  tokenizer = build_bpe_tokenizer(corpus(examples), settings.vocab_size, tmp)
   tokenizer_seconds = time.perf_counter() - t0
   tokenized = ddata.tokenize(examples, tokenizer, settings.max_length)
   config = model_config(settings, len(tokenizer))

@@ -244,12 +244,9 @@ def chatml_template(system_prompt: str | None = DEFAULT_SYSTEM) -> str:
 
 
 def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int, folder: str | os.PathLike, min_frequency: int = 2,
-                        system_prompt: str | None = DEFAULT_SYSTEM, number_chunk: int = 1):
+                        system_prompt: str | None = DEFAULT_SYSTEM):
   """Trains a byte-level BPE (Qwen2's pre-tokenizer) with ChatML special tokens and template, saves it to
   `folder` so that `load_tokenizer` / `AutoTokenizer` load it offline, and returns the loaded tokenizer.
-
-  number_chunk: the pre-tokenizer cuts digit runs into pieces of up to this many digits (1: one by one, as
-  Qwen2; 3: as GPT-4's cl100k), which BPE may then merge into one token per piece when frequent enough.
 
   Special tokens get ids 0, 1, 2 (<|endoftext|>, <|im_start|>, <|im_end|>); eos is <|im_end|> and pad is
   <|endoftext|>, as in Qwen2-Instruct.
@@ -257,9 +254,6 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int, folder: str | os.
   from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
   from transformers import PreTrainedTokenizerFast
 
-  if number_chunk < 1:
-    raise ValueError(f"number_chunk={number_chunk}; expected >= 1 digits per piece")
-  split = QWEN2_SPLIT if number_chunk == 1 else QWEN2_SPLIT.replace(r"|\p{N}|", rf"|\p{{N}}{{1,{number_chunk}}}|")
   alphabet = pre_tokenizers.ByteLevel.alphabet()
   if vocab_size < len(alphabet) + len(CHATML_SPECIAL_TOKENS):
     raise ValueError(f"vocab_size={vocab_size} is below the {len(alphabet)} bytes plus "
@@ -267,7 +261,7 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int, folder: str | os.
   bpe = Tokenizer(models.BPE())  # byte level: every input is covered, so no unk token
   bpe.normalizer = normalizers.NFC()
   bpe.pre_tokenizer = pre_tokenizers.Sequence([
-      pre_tokenizers.Split(Regex(split), behavior="isolated"),
+      pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
       pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
   bpe.decoder = decoders.ByteLevel()
   trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
