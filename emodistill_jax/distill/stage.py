@@ -3,8 +3,8 @@ config.stage in "student" | "sft" | "jpo" | "alol".
 
 - student: judged sweep -> BPE tokenizer + tiny Qwen2 pretrained from scratch -> <workdir>/student (HF folder).
 - sft: top-25% turns by q_t -> LoRA SFT -> <workdir>/adapter (PEFT).
-- jpo: all judged turns (or the top set) with judge advantages -> JPO against the frozen reference (the SFT adapter,
-  or the base model with config.reference="base") -> <workdir>/adapter.
+- jpo: the top set (D_top; or all judged turns) with judge advantages -> JPO against the frozen reference (the SFT
+  adapter, or the base model with config.reference="base") -> <workdir>/adapter.
 - alol: positive-advantage turns -> A-LoL against the same reference -> <workdir>/adapter.
 
 Prerequisites (a choice): every path can be given -- config.data.sweep (a judged sweep), config.model.path (an HF
