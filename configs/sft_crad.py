@@ -53,8 +53,9 @@ def distill_config(stage: str, arg: str | None) -> config_dict.ConfigDict:
   sandbox_data(c, preset)
   # judge advantages and the top set compared among turns with the same message number (sandbox), or pooled per
   # scenario / over the sweep (paper): the sandbox judge scores anchoring, so pooled, openings fill the top set and
-  # late concessions get negative advantages (docs/fidelity.md)
-  c.data.advantage = "turn_judge" if preset == "paper" else "turn_judge_by_turn"  # | episode_judge | outcome
+  # late concessions get negative advantages (docs/fidelity.md). smoke: 3 episodes per scenario are too few for
+  # per-message-number advantages (groups of at least 4), so pooled
+  c.data.advantage = "turn_judge_by_turn" if preset == "sandbox" else "turn_judge"  # | episode_judge | outcome
   c.data.subset = "top"  # top | all | positive
   c.data.signal = "hybrid"  # what "top" ranks by: hybrid (q_t) | judge | return | advantage
   c.data.quantile = 0.75
