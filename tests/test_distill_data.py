@@ -160,6 +160,12 @@ def test_sft_selection_is_the_top_quartile_by_q(examples):
   assert [x.example_id for x in judge] == [x.example_id for x in examples
                                           if x.r_t >= np.quantile([y.r_t for y in examples], 0.5)]
   assert list(signal_values(examples, "return")) == [x.R for x in examples]
+  assert list(select(examples, subset="all")) == list(examples)
+  assert [x.A_t > 0 for x in select(examples, subset="positive")] == [True] * sum(x.A_t > 0 for x in examples)
+  with pytest.raises(ValueError):
+    select(examples, subset="best")
+  with pytest.raises(ValueError):
+    select(examples, signal="reward")
 
 
 def test_top_by_turn_takes_the_quantile_per_message_number(examples):
@@ -171,12 +177,6 @@ def test_top_by_turn_takes_the_quantile_per_message_number(examples):
   top = select(xs, quantile=0.5, by_turn=True)
   assert [x.example_id for x in top] == ["e2#1", "e3#1", "e2#2", "e3#2"]
   assert top.stats["threshold"] == {1: 11.5, 2: 3.5} and top.stats["by_turn"] is True
-  assert list(select(examples, subset="all")) == list(examples)
-  assert [x.A_t > 0 for x in select(examples, subset="positive")] == [True] * sum(x.A_t > 0 for x in examples)
-  with pytest.raises(ValueError):
-    select(examples, subset="best")
-  with pytest.raises(ValueError):
-    select(examples, signal="reward")
 
 
 # ---------------------------------------------------------------- tokenization
