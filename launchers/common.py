@@ -19,6 +19,7 @@ from ml_collections import config_flags
 
 from emodistill_jax.config_checks import check_config
 from emodistill_jax.errors import UserError
+from emodistill_jax.host_memory import retain_freed_memory
 from emodistill_jax.locking import lock_workdir
 from emodistill_jax.run_config import check_resume
 from emodistill_jax.storage import write_json_atomic
@@ -124,6 +125,7 @@ def run(main: Callable[[Any], None]) -> None:
   """app.run with the config required; `main` receives the parsed ConfigDict. User errors become one
   line and status 2 (see the module docstring)."""
   flags.mark_flags_as_required(["config"])
+  retain_freed_memory()  # before JAX allocates: see emodistill_jax.host_memory
 
   def _main(argv: Sequence[str]) -> None:
     if len(argv) > 1:

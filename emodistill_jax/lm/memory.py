@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import os
 import time
@@ -75,6 +76,7 @@ from jax.sharding import Mesh
 
 from emodistill_jax.lm import sharding
 from emodistill_jax.lm.config import LMConfig, config_from_hf
+from emodistill_jax.lm.lora import dropout as adapter_dropout
 from emodistill_jax.lm.lora import init_lora
 from emodistill_jax.lm.model import DecoderLayer, Linear, Transformer, attention_mask, positions_from_mask
 
@@ -156,28 +158,55 @@ def _project_bwd(res, g):
 project_logits.defvjp(_project_fwd, _project_bwd)
 
 
-def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk: int) -> jax.Array:
-  """log softmax(hidden @ head)[label] per position, fp32 [B, T], from hidden [B, T, E], head [E, V].
+def _piece_logprobs(h: jax.Array, head: jax.Array, y: jax.Array, with_grad: bool):
+  """log p(y) [B, C] from hidden [B, C, E]; with_grad: also d log p(y) / d h = (onehot(y) - softmax) head^T."""
+  logits = jnp.einsum("...e,ev->...v", h, head, preferred_element_type=jnp.float32)
+  lse = jax.nn.logsumexp(logits, axis=-1)
+  logp = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0] - lse
+  if not with_grad:
+    return logp, None
+  d = jax.nn.one_hot(y, logits.shape[-1], dtype=jnp.float32) - jnp.exp(logits - lse[..., None])
+  dh = jnp.einsum("...v,ev->...e", d.astype(head.dtype), head, preferred_element_type=jnp.float32)
+  return logp, dh.astype(h.dtype)
 
-  With 0 < chunk < T the sequence is cut into pieces of `chunk` tokens and each piece's fp32 logits
-  [B, chunk, V] exist only inside a `jax.checkpoint`ed function run by `lax.map`: the backward
-  recomputes them piece by piece instead of keeping [B, T, V].
-  """
-  def piece(h, y):  # h [B, C, E], y [B, C]
-    logits = project_logits(h, head)
-    label = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
-    return label - jax.nn.logsumexp(logits, axis=-1)
 
+def _chunked(hidden, head, labels, chunk, with_grad):
   B, T, E = hidden.shape
   if chunk <= 0 or chunk >= T:
-    return piece(hidden, labels)
+    return _piece_logprobs(hidden, head, labels, with_grad)
   if T % chunk:
     raise ValueError(f"sequence length {T} is not a multiple of logit_chunk={chunk}")
   n = T // chunk
   hs = hidden.reshape(B, n, chunk, E).swapaxes(0, 1)  # [n, B, C, E]
   ys = labels.reshape(B, n, chunk).swapaxes(0, 1)
-  out = jax.lax.map(lambda args: jax.checkpoint(piece)(*args), (hs, ys))  # [n, B, C]
-  return out.swapaxes(0, 1).reshape(B, T)
+  logp, dh = jax.lax.map(lambda args: _piece_logprobs(args[0], head, args[1], with_grad), (hs, ys))
+  logp = logp.swapaxes(0, 1).reshape(B, T)
+  return logp, (None if dh is None else dh.swapaxes(0, 1).reshape(B, T, E))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk: int) -> jax.Array:
+  """log softmax(hidden @ head)[label] per position, fp32 [B, T], from hidden [B, T, E], head [E, V].
+
+  A fused linear cross-entropy: when differentiated, the forward pass also computes each position's
+  gradient d log p / d hidden = (onehot - softmax) head^T [B, T, E] and keeps only that, so no [B, T, V]
+  array outlives its piece and the backward is one multiply (the head is frozen: no gradient flows to
+  it). With 0 < chunk < T the sequence is cut into pieces of `chunk` tokens run by `lax.map`, so the fp32
+  logits exist [B, chunk, V] at a time. Without differentiation it computes log-probs only.
+  """
+  return _chunked(hidden, head, labels, chunk, with_grad=False)[0]
+
+
+def _token_logprobs_fwd(hidden, head, labels, chunk):
+  logp, dh = _chunked(hidden, head, labels, chunk, with_grad=True)
+  return logp, dh
+
+
+def _token_logprobs_bwd(chunk, dh, g):
+  return (g[..., None] * dh.astype(jnp.float32)).astype(dh.dtype), None, None
+
+
+token_logprobs.defvjp(_token_logprobs_fwd, _token_logprobs_bwd)
 
 
 # -------------------------------------------------------------------- accelerator-like compilation
@@ -208,8 +237,8 @@ _LINEAR_ARGS = inspect.signature(Linear.__call__)
 def _native_linear(next_fun, args, kwargs, context):
   """Flax interceptor: `model.Linear.__call__` with its matmuls through `native_matmul`.
 
-  Same parameters and math as `model.Linear` (x W + b + dropout(x) A B * scale); dropout draws its
-  keep-mask from `make_rng("dropout")` as nn.Dropout does.
+  Same parameters and math as `model.Linear` (x W + b + dropout(x) A B * scale), the same dropout
+  (`lora.dropout` keyed by `make_rng("dropout")`).
   """
   module = context.module
   if not isinstance(module, Linear) or context.method_name != "__call__":
@@ -223,10 +252,7 @@ def _native_linear(next_fun, args, kwargs, context):
   if module.use_bias:
     y = y + module.param("bias", nn.initializers.zeros, (module.features,), module.dtype)
   if adapter is not None:
-    h = x
-    if dropout > 0 and not deterministic:
-      keep = jax.random.bernoulli(module.make_rng("dropout"), 1.0 - dropout, x.shape)
-      h = jnp.where(keep, x / (1.0 - dropout), 0).astype(x.dtype)
+    h = adapter_dropout(x, dropout, module.make_rng("dropout")) if dropout > 0 and not deterministic else x
     low = native_matmul(h, adapter["a"].astype(x.dtype))
     y = y + native_matmul(low, adapter["b"].astype(x.dtype)) * jnp.asarray(scale, x.dtype)
   return y

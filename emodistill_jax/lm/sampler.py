@@ -67,7 +67,7 @@ def _prefill(module: Transformer, params: dict, ids: Array, valid: Array, lora: 
   """ids, valid [B, P] -> (logits of the last prompt slot [B, V], cache filled in slots [0, P))."""
   TRACE_COUNTS["prefill"] += 1
   c, (B, P) = module.config, ids.shape
-  zeros = jnp.zeros((B, cache_len, c.num_kv_heads, c.head_dim), module.dtype)
+  zeros = jnp.zeros((B, c.num_kv_heads, cache_len, c.head_dim), module.dtype)
   cache = [{"k": zeros, "v": zeros} for _ in range(c.num_layers)]
   key_valid = jnp.concatenate([valid, jnp.ones((B, cache_len - P), bool)], axis=1)  # [B, S]
   hidden, cache = module.apply({"params": params}, ids, positions_from_mask(valid), make_mask(key_valid, 0, P),
@@ -100,7 +100,7 @@ def _decode(module: Transformer, params: dict, cache: list, logits: Array, ids: 
   fp32 [B, N, V] when `record` else None).
   """
   TRACE_COUNTS["decode"] += 1
-  (B, P), S, V = ids.shape, cache[0]["k"].shape[1], logits.shape[-1]
+  (B, P), S, V = ids.shape, cache[0]["k"].shape[2], logits.shape[-1]
   N, rows = S - P, jnp.arange(B)
   key_valid = jnp.concatenate([valid, jnp.ones((B, N), bool)], axis=1)  # [B, S]
   n_real = jnp.sum(valid, axis=1, dtype=jnp.int32)  # [B]: the position of the first new token
