@@ -150,6 +150,7 @@ def run(c, workdir: str) -> dict:
       "train": train, "generate": gen, "config": c.to_dict(),
       "environment": {"jax": jax.__version__, "torch": torch.__version__, "torch_threads": threads,
                       "cpu_count": os.cpu_count(), "jax_devices": len(jax.devices()),
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                       "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
                       "dtype": "float32"},
   }
