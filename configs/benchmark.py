@@ -24,8 +24,8 @@ rank-16 q/k/v/o LoRA with a mean token NLL, our jitted value_and_grad vs PEFT + 
 (b) greedy generation tokens/s (batch 8, prompt 64, 128 new tokens), our `lm.generate` vs
 `model.generate`; fp32 on both sides, hidden 512, 8 layers, 8 heads / 2 kv heads, vocab 32000,
 batch 8 x 256 tokens; both sides timed alternately (shared machine), medians; compile times
-reported apart. About 4.5 min on the 2-core CPU; measured there: training ~1.5x PyTorch, greedy
-generation ~2.6x.
+reported apart; PyTorch's OpenMP workers wait passively (`benchmarks/__init__.py`). About 3-5 min on the
+2-core CPU; measurements in the README's speed table.
 
 `iql` writes `<workdir>/iql.json`: 64k transitions, batch 256, hidden 256, 28 actions; one
 configuration's updates/s and the paper's 18-configuration grid as one vmapped program, compile time
