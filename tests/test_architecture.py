@@ -11,7 +11,8 @@ PACKAGE = "emodistill_jax"
 # bottom to top; a unit (top-level module or subpackage of emodistill_jax) may import its own layer and the
 # layers below it
 LAYERS = {
-    "core": ("errors", "files", "locking", "storage", "tables", "emotions", "config_checks", "run_config"),
+    "core": ("errors", "files", "locking", "storage", "tables", "emotions", "config_checks", "run_config",
+             "host_memory"),
     "building blocks": ("domains", "lm", "prompts", "signals"),
     "dialogue": ("negotiation",),
     "agents": ("agents", "serving"),
