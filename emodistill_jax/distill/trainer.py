@@ -29,7 +29,8 @@ Choices:
   Every process saves and restores the checkpoints (orbax coordinates them; the workdir must be on a filesystem
   every host sees); process 0 alone writes metrics.jsonl and the adapter.
 - Log-probs: from full fp32 logits (`losses.token_logprobs`), or with `logit_chunk` > 0 from the final hidden
-  states projected in chunks under `jax.checkpoint` (`lm.memory.token_logprobs`; what the 7B memory plan assumes).
+  states projected in chunks, each piece's gradient made with its logits (`lm.memory.token_logprobs`; what the 7B
+  memory plan assumes).
 - Checkpoints: orbax `CheckpointManager`, per step {state: adapter + optimizer state + step + rng, data: the batch
   iterator position and run settings (JSON)}, every `checkpoint_every` steps and at the end, the newest
   `keep_checkpoints` kept. Resuming restores all of it and drops metric rows logged after the checkpoint, so an

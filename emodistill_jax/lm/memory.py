@@ -16,9 +16,10 @@ The step (`make_step`), as the JPO trainer runs it (docs/formulas.md):
   optimization barrier stops XLA from interleaving it with the policy pass;
 - the policy pass (base + trained LoRA, dropout on the adapter path) under `jax.grad` w.r.t. the LoRA
   only; per-token log-probs from the final hidden states, projected onto the vocabulary in chunks of
-  `logit_chunk` tokens (fp32 logits, logsumexp, gather of the label) under `jax.checkpoint`, so the
-  full [B, T, V] fp32 logits never exist (for Qwen2.5-7B: 0.62 GB per 1024 tokens, and several times
-  that with their cotangent and softmax); `logit_chunk=0` projects the whole sequence at once;
+  `logit_chunk` tokens (fp32 logits, logsumexp, gather of the label, and in the same piece the gradient
+  w.r.t. the hidden states: `token_logprobs`), so the full [B, T, V] fp32 logits never exist (for
+  Qwen2.5-7B: 0.62 GB per 1024 tokens, and several times that with their cotangent and softmax);
+  `logit_chunk=0` projects the whole sequence at once;
 - a sequence-ratio PPO-clipped surrogate plus K3 KL (rho = exp(mean response-token log-ratio)); a
   stand-in for `distill.losses.jpo_loss` with the same inputs and memory profile;
 - global-norm clipping and AdamW on the LoRA: the optimizer state is two fp32 LoRA-sized moments.
@@ -133,33 +134,14 @@ def prepare_cpu_devices(n: int) -> bool:
 # ------------------------------------------------------------------------------------- log-probs
 
 
-@jax.custom_vjp
-def project_logits(hidden: jax.Array, head: jax.Array) -> jax.Array:
-  """hidden [..., E] @ head [E, V] -> fp32 logits [..., V] (fp32 accumulation).
-
-  The backward casts the logits' cotangent to the head's dtype before multiplying by head^T, as
-  mixed-precision trainers do: JAX's own transpose would multiply the fp32 cotangent by the bf16
-  head, for which XLA holds an fp32 copy of the head (2.2 GB for Qwen2.5-7B). The head is frozen:
-  no gradient flows to it. For fp32 models nothing changes.
-  """
-  return jnp.einsum("...e,ev->...v", hidden, head, preferred_element_type=jnp.float32)
-
-
-def _project_fwd(hidden, head):
-  return project_logits(hidden, head), (hidden, head)
-
-
-def _project_bwd(res, g):
-  hidden, head = res
-  dh = jnp.einsum("...v,ev->...e", g.astype(head.dtype), head, preferred_element_type=jnp.float32)
-  return dh.astype(hidden.dtype), None
-
-
-project_logits.defvjp(_project_fwd, _project_bwd)
-
-
 def _piece_logprobs(h: jax.Array, head: jax.Array, y: jax.Array, with_grad: bool):
-  """log p(y) [B, C] from hidden [B, C, E]; with_grad: also d log p(y) / d h = (onehot(y) - softmax) head^T."""
+  """log p(y) [B, C] from hidden [B, C, E] (fp32 logits, fp32 accumulation); with_grad: also
+  d log p(y) / d h = (onehot(y) - softmax) head^T.
+
+  The gradient's matmul takes (onehot - softmax) in the head's dtype, as mixed-precision trainers do:
+  an fp32 operand against the bf16 head would make XLA hold an fp32 copy of the head (2.2 GB for
+  Qwen2.5-7B). The head is frozen: no gradient flows to it. For fp32 models nothing changes.
+  """
   logits = jnp.einsum("...e,ev->...v", h, head, preferred_element_type=jnp.float32)
   lse = jax.nn.logsumexp(logits, axis=-1)
   logp = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0] - lse
@@ -198,8 +180,7 @@ def token_logprobs(hidden: jax.Array, head: jax.Array, labels: jax.Array, chunk:
 
 
 def _token_logprobs_fwd(hidden, head, labels, chunk):
-  logp, dh = _chunked(hidden, head, labels, chunk, with_grad=True)
-  return logp, dh
+  return _chunked(hidden, head, labels, chunk, with_grad=True)  # (log-probs, residual d log p / d hidden)
 
 
 def _token_logprobs_bwd(chunk, dh, g):
