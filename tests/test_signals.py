@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from emodistill_jax.signals import (aggregate, bootstrap_ci, episode_judge_advantages, hybrid_score,
-                                    outcome_shaped_return, savings, time_weight, turn_advantages,
+from emodistill_jax.signals import (aggregate, bootstrap_ci, episode_judge_advantages, grouped_advantages,
+                                    hybrid_score, outcome_shaped_return, savings, time_weight, turn_advantages,
                                     turn_terms, wilson_ci, zscore)
 
 
@@ -73,6 +73,15 @@ def test_turn_advantages_pool_per_scenario_and_drop_small_groups():
   assert adv["b"] == [0.0] * 4  # std floored at 1e-6
   assert "c" not in adv
   assert turn_advantages({"c": [1, 2, 3]}, min_count=3)["c"] == pytest.approx([-math.sqrt(1.5), 0, math.sqrt(1.5)])
+
+
+def test_grouped_advantages_z_score_within_groups_and_keep_item_order():
+  rows = [("a", "x1", 1), ("b", "y1", 7), ("a", "x2", 2), ("a", "x3", 3), ("b", "y2", 7), ("a", "x4", 4), ("c", "z", 9)]
+  s = math.sqrt(1.25)  # population std of 1..4
+  pairs = grouped_advantages(rows, min_count=2)
+  assert [item for item, _ in pairs] == ["x1", "x2", "x3", "x4", "y1", "y2"]  # group "c" (one row) left out
+  np.testing.assert_allclose([a for _, a in pairs], [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s, 0.0, 0.0], atol=1e-15)
+  assert [item for item, _ in grouped_advantages(rows)] == ["x1", "x2", "x3", "x4"]  # default: groups of 4 or more
 
 
 def test_advantage_clipping_at_ten():

@@ -51,7 +51,7 @@ from emodistill_jax.negotiation.protocol import transcript
 from emodistill_jax.domains import Scenario, load_scenarios
 from emodistill_jax.errors import ConfigError, InputFileError
 from emodistill_jax.prompts import focal_messages
-from emodistill_jax.signals import hybrid_score, turn_advantages, zscore
+from emodistill_jax.signals import grouped_advantages, hybrid_score, zscore
 from emodistill_jax.sweep.judged import JudgedSweep, load_judged_sweep
 
 ADVANTAGES = ("turn_judge", "turn_judge_by_turn", "episode_judge", "outcome")
@@ -102,15 +102,8 @@ def outcome_advantages(judged: JudgedSweep, min_episodes: int = MIN_OUTCOME_EPIS
 def turn_advantages_by_turn(judged: JudgedSweep) -> dict[tuple[str, int], float]:
   """(episode id, turn) -> the turn's judge score z-scored among the turns of its scenario with the same message
   number (groups with fewer than 4 scores left out, as `signals.turn_advantages`)."""
-  groups: dict[tuple[str, int], list[tuple[str, float]]] = defaultdict(list)
-  for e in judged.episodes:
-    for t, score in enumerate(judged.turn_scores.get(e.episode_id, ()), 1):
-      groups[(e.scenario_id, t)].append((e.episode_id, score))
-  z = turn_advantages({key: [v for _, v in rows] for key, rows in groups.items()})
-  out = {}
-  for (sid, t), adv in z.items():
-    out.update({(eid, t): a for (eid, _), a in zip(groups[(sid, t)], adv)})
-  return out
+  return dict(grouped_advantages(((e.scenario_id, t), (e.episode_id, t), score) for e in judged.episodes
+                                 for t, score in enumerate(judged.turn_scores.get(e.episode_id, ()), 1)))
 
 
 def _advantage_of(judged: JudgedSweep, advantage: str):

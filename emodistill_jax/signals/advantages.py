@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import numpy as np
 
 K = TypeVar("K")
+T = TypeVar("T")
 STD_FLOOR = 1e-6
 CLIP = 10.0
 
@@ -25,6 +27,16 @@ def turn_advantages(scores: Mapping[K, Sequence[float]], min_count: int = 4) -> 
   little and explodes when they happen to agree).
   """
   return {k: zscore(v).tolist() for k, v in scores.items() if len(v) >= min_count}
+
+
+def grouped_advantages(rows: Iterable[tuple[Hashable, T, float]], min_count: int = 4) -> list[tuple[T, float]]:
+  """(group, item, score) rows -> (item, advantage) pairs, z-scored within each group as `turn_advantages`
+  (groups with fewer than `min_count` rows left out); items keep their order within a group."""
+  groups: dict[Hashable, list[tuple[T, float]]] = defaultdict(list)
+  for group, item, score in rows:
+    groups[group].append((item, score))
+  z = turn_advantages({g: [v for _, v in members] for g, members in groups.items()}, min_count)
+  return [(item, a) for g, adv in z.items() for (item, _), a in zip(groups[g], adv)]
 
 
 def episode_judge_advantages(scores: Mapping[K, Sequence[Sequence[float]]],

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from emodistill_jax.errors import MissingInputError
 from emodistill_jax.negotiation.records import Episode
-from emodistill_jax.signals import outcome_shaped_return, turn_advantages
+from emodistill_jax.signals import grouped_advantages, outcome_shaped_return
 from emodistill_jax.sweep.judging import EPISODE_SCORES, TURN_SCORES
 from emodistill_jax.sweep.runner import load_episodes
 from emodistill_jax.storage import read_records
@@ -53,14 +53,9 @@ def load_judged_sweep(sweep_dir: str, judge_dir: str | None = None, drop_unparse
     if len(got) == n and all(t in got for t in range(1, n + 1)):
       turn_scores[e.episode_id] = [got[t] for t in range(1, n + 1)]
   # pool per scenario, z-score, map back in the same order
-  pooled: dict[str, list[tuple[str, int]]] = defaultdict(list)
-  for eid, s in turn_scores.items():
-    pooled[scenario_of[eid]] += [(eid, v) for v in s]
-  advantages = turn_advantages({sid: [v for _, v in rows] for sid, rows in pooled.items()})
   turn_adv: dict[str, list[float]] = defaultdict(list)
-  for sid, adv in advantages.items():
-    for (eid, _), a in zip(pooled[sid], adv):
-      turn_adv[eid].append(a)
+  for eid, a in grouped_advantages((scenario_of[eid], eid, v) for eid, s in turn_scores.items() for v in s):
+    turn_adv[eid].append(a)
   episode_adv = {}
   ep_path = os.path.join(judge_dir, EPISODE_SCORES)
   if os.path.exists(ep_path):
