@@ -165,11 +165,17 @@ def test_student_loss_weighs_the_digit_tokens(student_run):
   assert [tokenizer.decode([i]) for i in ids if digits[i]] == ["2", "1", "7"]  # numbers are spelled digit by digit
   assert digits.sum() == 10 and not digits[len(tokenizer):].any()
   row = np.array([ids], np.int32)
-  pos, valid = np.array([[1, 2, 3, 4]], np.int32), np.array([[1, 1, 1, 0]], np.float32)
-  weight, digit = target_weights(row, pos, valid, digits, 4.0)
-  expected = [4.0 if digits[ids[p]] else 1.0 for p in (1, 2, 3)] + [0.0]
-  assert weight.tolist() == [expected] and digit.tolist() == [[float(w == 4.0) for w in expected]]
-  assert sum(expected) > 3  # the window holds a digit
+  d = next(i for i, t in enumerate(ids) if digits[t])  # "2"
+  pos, valid = np.array([[d - 1, d, d + 1, d + 2]], np.int32), np.array([[1, 1, 1, 0]], np.float32)
+  response = np.zeros((1, len(ids)), np.int32)
+  response[0, d:] = 1  # the targets "2" and "1" are the response's, the one before them the prompt's
+  assert [bool(digits[ids[p]]) for p in pos[0, :3]] == [False, True, True]
+  weight, in_response, digit = target_weights(row, pos, valid, response, digits, 4.0, 0.0)
+  assert weight.tolist() == [[0.0, 4.0, 4.0, 0.0]]  # response only: the prompt's target weighs nothing
+  assert in_response.tolist() == [[0.0, 1.0, 1.0, 0.0]] and digit.tolist() == [[0.0, 1.0, 1.0, 0.0]]
+  weight, in_response, digit = target_weights(row, pos, valid, np.zeros_like(response), digits, 4.0, 0.25)
+  assert weight.tolist() == [[0.25, 1.0, 1.0, 0.0]]  # all prompt: 0.25, times 4 on a digit
+  assert in_response.tolist() == digit.tolist() == [[0.0] * 4]  # the logged losses average over the response only
 
 
 def test_a_built_student_is_reused_from_the_cache_by_settings_and_data(student_run, tmp_path, monkeypatch):

@@ -11,13 +11,14 @@
    transformers' `AutoModelForCausalLM` all read it), plus `student_report.json`.
 
 Pretraining data and loss: every judged focal turn of the sweep, as the chat-template example the later stages use
-(`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the response and its
-end-of-turn token only (settings `loss="response"`, the default; `"all"` adds every prompt token), the number tokens
-weighted `number_weight` (4) times. Why response-only: the prompts are templated (rules, role, situation,
-transcript, style block) and make up ~90% of the tokens, so a full-sequence loss spends most of a tiny model's
-capacity and of a minutes-long budget on predicting boilerplate the model only ever reads; the response loss is
-exactly the skill the student needs (write the next focal message given the prompt), and reading the prompt is still
-learned through it (the offer numbers and the emotion's phrasing must be taken from the prompt). The student thus
+(`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the whole sequence
+for the first half of the steps and on the response and its end-of-turn token alone for the second half (settings
+`prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times. Why the prompt, and
+why only at first: trained on the response alone, the student never learned to copy a number from its prompt
+(teacher-forced, it wrote the target of an opening message, which the offers block states, right 19% of the time);
+the prompt repeats its numbers (the offers block restates the transcript's latest offers), and training on it forms
+the copying (72-76%). Trained on the prompt to the end, though, it kept adding sentences to its turns (15-75% of
+held-out turns cut at 112 tokens); the response-only second half brings that back to none. The student thus
 imitates the sandbox teacher across all 28 emotions and every quality level -- the average behaviour that SFT (best
 turns) and JPO (judge advantages) then improve on.
 
@@ -64,7 +65,6 @@ from emodistill_jax.negotiation import extract_offer
 
 REPORT = "student_report.json"
 CACHE_ENV = "EMODISTILL_CACHE"
-LOSSES = ("response", "all")
 
 
 def default_settings() -> config_dict.ConfigDict:
@@ -80,7 +80,10 @@ def default_settings() -> config_dict.ConfigDict:
   # prompt cut from the left beyond this (the response never): the tail holds the transcript's last turns, the
   # offers block, the style block and the cue, all a turn needs (the role and situation are cut)
   c.max_length = 192
-  c.loss = "response"  # response | all
+  # loss weight of the prompt's tokens relative to the response's (0: the response only) during the first
+  # `prompt_until` of the steps, the rest on the response alone (the module docstring says why)
+  c.prompt_weight = 1.0
+  c.prompt_until = 0.5
   # loss weight of the digit tokens: an offer's 1-3 digits are a few % of a response's targets but decide the
   # negotiation; 1.0 weighs every target token alike
   c.number_weight = 4.0
@@ -113,15 +116,16 @@ def corpus(examples) -> list[str]:
   return texts
 
 
-def loss_mask(batch: dict, loss: str) -> np.ndarray:
-  """Positions whose token is a target: the response (+ end-of-turn), or every real token after the first."""
-  if loss == "response":
+def loss_mask(batch: dict, prompt_weight: float) -> np.ndarray:
+  """Positions whose token is a target: the response (+ end-of-turn) only when the prompt weighs nothing, else
+  every real token after the first."""
+  if prompt_weight < 0:
+    raise ConfigError(f"student.prompt_weight={prompt_weight}; expected a weight >= 0")
+  if prompt_weight == 0:
     return batch["loss_mask"]
-  if loss == "all":
-    mask = batch["valid"].astype(np.float32)
-    mask[:, 0] = 0.0
-    return mask
-  raise ConfigError(f"student.loss={loss!r}; expected one of {', '.join(LOSSES)}")
+  mask = batch["valid"].astype(np.float32)
+  mask[:, 0] = 0.0
+  return mask
 
 
 def target_positions(mask: np.ndarray, multiple: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -146,11 +150,15 @@ def digit_tokens(tokenizer, size: int) -> np.ndarray:
   return table
 
 
-def target_weights(ids: np.ndarray, positions: np.ndarray, valid: np.ndarray, digits: np.ndarray,
-                   number_weight: float) -> tuple[np.ndarray, np.ndarray]:
-  """(loss weights [B, R]: number_weight on digit targets, 1 on the others, 0 on padding; the digit mask [B, R])."""
+def target_weights(ids: np.ndarray, positions: np.ndarray, valid: np.ndarray, response: np.ndarray,
+                   digits: np.ndarray, number_weight: float, prompt_weight: float) -> tuple[np.ndarray, ...]:
+  """Loss weights of the targets at `positions` [B, R] (valid: [B, R]; response: the [B, T] response mask): 1 on a
+  response token, prompt_weight on a prompt token, times number_weight on a digit, 0 on padding; and the masks of
+  the response targets and of the response's digit targets [B, R], what the logged losses average over."""
   is_digit = digits[np.take_along_axis(ids, positions, axis=1)] * valid
-  return valid + (number_weight - 1.0) * is_digit, is_digit.astype(np.float32)
+  in_response = np.take_along_axis(response, positions, axis=1).astype(np.float32) * valid
+  weight = valid * (prompt_weight + (1.0 - prompt_weight) * in_response) * (1.0 + (number_weight - 1.0) * is_digit)
+  return weight.astype(np.float32), in_response, (is_digit * in_response).astype(np.float32)
 
 
 def target_logprobs(model, params, batch) -> jax.Array:
@@ -170,8 +178,8 @@ def target_logprobs(model, params, batch) -> jax.Array:
 def pretrain(model, tokenized: ddata.TokenizedSet, settings, digits: np.ndarray | None = None,
              progress: bool = False) -> tuple[dict, list[dict]]:
   """Full-parameter next-token training; returns (params, one metrics row per step). digits: `digit_tokens`
-  (None: no number tokens, every target weighs 1). Rows log the plain token-mean NLL (`loss`) and the NLL of
-  the digit targets (`number_loss`), whatever the weights."""
+  (None: no number tokens, every target weighs 1). Rows log the plain token-mean NLL of the response (`loss`) and
+  of its digits (`number_loss`), whatever the weights and whether the prompt is trained on."""
   s = settings
   digits = np.zeros(model.config.vocab_size, bool) if digits is None else digits
   schedule = learning_rate_schedule(s.lr, s.steps, s.warmup_frac)
@@ -180,8 +188,8 @@ def pretrain(model, tokenized: ddata.TokenizedSet, settings, digits: np.ndarray 
 
   def loss_fn(params, batch):
     logp = target_logprobs(model, params, batch)
-    nll, digit = -logp * batch["target_valid"], batch["target_digit"]
-    plain = nll.sum() / jnp.maximum(batch["target_valid"].sum(), 1.0)
+    nll, response, digit = -logp, batch["target_response"], batch["target_digit"]
+    plain = (nll * response).sum() / jnp.maximum(response.sum(), 1.0)
     number = (nll * digit).sum() / jnp.maximum(digit.sum(), 1.0)
     return sft_loss(logp, batch["target_weight"])[0], (plain, number)
 
@@ -199,10 +207,12 @@ def pretrain(model, tokenized: ddata.TokenizedSet, settings, digits: np.ndarray 
   for k in range(s.steps):
     t0 = time.perf_counter()
     host = next(batches)
-    positions, target_valid = target_positions(loss_mask(host, s.loss))
-    weight, digit = target_weights(host["input_ids"], positions, target_valid, digits, s.number_weight)
+    prompt_weight = s.prompt_weight if k < s.prompt_until * s.steps else 0.0
+    positions, target_valid = target_positions(loss_mask(host, prompt_weight))
+    weight, response, digit = target_weights(host["input_ids"], positions, target_valid, host["loss_mask"], digits,
+                                             s.number_weight, prompt_weight)
     batch = {"input_ids": host["input_ids"], "valid": host["valid"], "positions": positions,
-             "target_valid": target_valid, "target_weight": weight, "target_digit": digit}
+             "target_weight": weight, "target_response": response, "target_digit": digit}
     params, opt_state, loss, number, gnorm = step(params, opt_state, batch)
     loss = float(loss)
     if not math.isfinite(loss):
@@ -341,6 +351,6 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   return _read_report(folder)  # as a reused folder gives it (JSON types)
 
 
-__all__ = ["CACHE_ENV", "LOSSES", "REPORT", "build_student", "cache_key", "cache_root", "corpus", "default_settings",
+__all__ = ["CACHE_ENV", "REPORT", "build_student", "cache_key", "cache_root", "corpus", "default_settings",
            "digit_tokens", "is_complete", "model_config", "pretrain", "prompt_ids", "sample_utterances",
            "target_logprobs", "target_positions", "target_weights"]
