@@ -6,17 +6,19 @@ docs/sandbox.md that the SFT, JPO and A-LoL stages adapt with LoRA in the sandbo
 Needs nothing: it makes (or resumes) a sandbox sweep + judge run in the workdir (80 train scenarios x 5 seeds,
 ~2,300 judged focal turns, ~10 s), trains a 2,048-token byte-level BPE tokenizer with the ChatML template on its
 prompts and responses, and pretrains a tiny Qwen2 (hidden 128, 4 layers, 4 heads / 2 kv heads, intermediate 352,
-tied embeddings, 1.0M parameters) from scratch with full parameters and a response-only next-token loss
-(`emodistill_jax.distill.student` says why) in which the digit tokens weigh 4x. Produces <workdir>/student/
-(config.json, model.safetensors, tokenizer files; `load_pretrained` and transformers' AutoModelForCausalLM read it),
-with student_report.json (loss, tokens/s, greedy samples and the share that state an offer) and
-pretrain_metrics.jsonl, and <workdir>/distill_report.json. 1,500 steps of 8 x 192 tokens (lr 6e-3; the vocabulary
-projection only at the response positions; the prompt's tail keeps the last turns, the offers block, the style block
-and the cue): ~10 min on this machine's 2 CPU cores (~4.4k tokens/s), once per settings and data (the students
-cache, docs/overview.md). On the main job's 60-seed crad sweep the response loss falls from 7.6 to 0.31 (digits: 2.0
-nats each); its held-out turns carry the requested emotion's cue (99%) and a realistic offer (0.6% unrealistic), and
-the student closes 94% of the held-out crad negotiations against the sandbox counterparty (the teacher: 76%) at
-utility 0.171 (teacher 0.289): it concedes toward the counterparty's offer too readily, which SFT then corrects.
+tied embeddings, 1.0M parameters) from scratch with full parameters: next-token loss on the whole sequence for the
+first half of the steps, then on the response alone, the digit tokens weighted 4x (`emodistill_jax.distill.student`
+says why). Produces <workdir>/student/ (config.json, model.safetensors, tokenizer files; `load_pretrained` and
+transformers' AutoModelForCausalLM read it), with student_report.json (loss, tokens/s, greedy samples and the share
+that state an offer) and pretrain_metrics.jsonl, and <workdir>/distill_report.json. 1,500 steps of 8 x 192 tokens
+(lr 6e-3; the vocabulary projection only at the target positions; the prompt's tail keeps the last turns, the offers
+block, the style block and the cue): ~10-16 min on this machine's 2 CPU cores (3.2k tokens/s under load), once per
+settings and data (the students cache, docs/overview.md). On the main job's 60-seed crad sweep the response loss falls
+to 0.29 (digits: 1.7 nats each; an opening offer's number, which is the target, right 72% of the time
+teacher-forced); its held-out turns carry the requested emotion's cue (99%) and a realistic offer (none
+unrealistic), and the student closes 79% of the held-out crad negotiations against the sandbox counterparty (the
+teacher: 76%) at utility 0.250 (teacher 0.289): it concedes toward the counterparty's offer too readily, which SFT
+then corrects.
 The other stages use it with --config.model.path=runs/student_crad/student
 --config.data.sweep=runs/student_crad/sandbox_sweep (or build their own copy when model.path is unset).
 Presets: sandbox (default), smoke (seconds, for tests). There is no paper preset: the paper adapts
