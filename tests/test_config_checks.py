@@ -45,7 +45,8 @@ def test_every_shipped_preset_passes(name):
     ("pipeline", "sft.lora.dropout", 1.0, "--config.sft.lora.dropout=1.0: must be a number in [0, 1)"),
     ("student_crad", "student.prompt_weight", -1.0,
      "--config.student.prompt_weight=-1.0: must be a finite number >= 0"),
-    ("pipeline", "student.prompt_until", 1.5, "--config.student.prompt_until=1.5: must be a number in [0, 1]"),
+    ("pipeline", "student.student.prompt_until", 1.5,
+     "--config.student.student.prompt_until=1.5: must be a number in [0, 1]"),
 ])
 def test_bad_values_name_the_flag_and_the_range(file, field, value, message):
   c = importlib.import_module(f"configs.{file}").get_config("smoke")
