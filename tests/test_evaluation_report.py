@@ -210,3 +210,34 @@ def test_render_episodes_from_jsonl(tmp_path):
   assert viewer.render_episodes(str(path), episode_ids=["ep-2"]).startswith("=== Episode ep-2 ")
   with pytest.raises(KeyError, match="ep-9"):
     viewer.render_episodes(str(path), episode_ids=["ep-9"])
+
+
+# --- the pipeline report's paper ordering ------------------------------------------------------------
+
+def test_ordering_section_reads_paired_differences(tmp_path):
+  from types import SimpleNamespace
+
+  from emodistill_jax.evaluation.methods import slug
+  from emodistill_jax.pipeline.report import ordering_section
+  utilities = {"Vanilla SLM": (0.1, 0.1, 0.1, 0.1), "IQL+SFT": (0.3, 0.4, 0.2, 0.3),
+               "IQL+SFT+JPO": (0.4, 0.3, 0.3, 0.2), "Vanilla LLM": (0.2, 0.1, 0.2, 0.1), "IQL": (0.5, 0.5, 0.5, 0.5)}
+  p = SimpleNamespace(path=lambda *parts: os.path.join(tmp_path, *parts))
+  assert ordering_section(p, str(tmp_path)) == []  # no episodes, no section
+  for method, us in utilities.items():
+    folder = tmp_path / "evaluate" / slug(method)
+    folder.mkdir(parents=True)
+    eps = [_episode() for _ in us]
+    for i, (e, u) in enumerate(zip(eps, us)):
+      e.episode_id, e.seed, e.success, e.savings = f"{method}-{i}", 1_000_000 + i, True, u
+    (folder / "episodes.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in eps))
+  lines = ordering_section(p, str(tmp_path))
+  rows = json.loads((tmp_path / "ordering.json").read_text())
+  assert [(r["method"], r["than"], r["paper"], r["reading"], r["n"]) for r in rows] == [
+      ("IQL+SFT", "Vanilla SLM", "above", "above", 4), ("IQL+SFT+JPO", "IQL+SFT", "at least", "tie", 4),
+      ("IQL+SFT+JPO", "Vanilla LLM", "above", "above", 4), ("IQL+SFT+JPO", "Vanilla SLM", "above", "above", 4),
+      ("IQL+SFT+JPO", "IQL", "above", "below", 4)]
+  assert [round(r["diff"], 12) for r in rows] == [0.2, 0.0, 0.15, 0.2, -0.2]
+  assert lines[0] == "## The paper's ordering" and "same 4 held-out contexts" in lines[2]
+  assert lines[7] == (f"| IQL+SFT+JPO - IQL+SFT | at least | {rows[1]['diff']:+.3f} [{rows[1]['low']:+.3f}, "
+                      f"{rows[1]['high']:+.3f}] | tie |")
+  assert lines[-2].startswith("| IQL+SFT+JPO - IQL | above | -0.200 [") and lines[-2].endswith("| below |")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from emodistill_jax import signals
 from emodistill_jax.evaluation import stats
 from emodistill_jax.negotiation.records import Episode, Message
 
@@ -135,6 +136,29 @@ def test_paired_t_constant_differences_and_errors():
   assert (shifted["t"], shifted["p"]) == (math.inf, 0.0)
   with pytest.raises(ValueError, match="differ in length"):
     stats.paired_t([1, 2], [1])
+
+
+def test_paired_difference_pairs_by_context_not_order():
+  # utilities a = [0.5, 0.2, fail, 0.4] and b = [0.1, 0.3, 0.2, 0.4] on the contexts (debt_081, seeds 0..3)
+  a = [_episode(i, u > 0, u) for i, u in enumerate((0.5, 0.2, 0.0, 0.4))]
+  b = [_episode(i, True, u) for i, u in enumerate((0.1, 0.3, 0.2, 0.4))]
+  d = [0.4, -0.1, -0.2, 0.0]
+  res = stats.paired_difference(a, b[::-1])  # b in another order: paired by (scenario, seed), not by position
+  assert res["n"] == 4 and res["diff"] == pytest.approx(0.025, abs=1e-12)
+  assert (res["low"], res["high"]) == pytest.approx(signals.bootstrap_ci(d), abs=1e-12)
+  rng = np.random.default_rng(3)  # against scipy's percentile bootstrap on 60 contexts
+  ua, ub = rng.uniform(0, 1, 60), rng.uniform(0, 1, 60)
+  big = stats.paired_difference([_episode(i, True, u) for i, u in enumerate(ua)],
+                                [_episode(i, True, u) for i, u in enumerate(ub)])
+  ref = sps.bootstrap((ua - ub,), np.mean, n_resamples=10_000, method="percentile", random_state=0)
+  assert big["diff"] == pytest.approx(float(np.mean(ua - ub)), abs=1e-12)
+  assert big["low"] == pytest.approx(ref.confidence_interval.low, abs=0.01)
+  assert big["high"] == pytest.approx(ref.confidence_interval.high, abs=0.01)
+  other = [_episode(i, True, 0.1, scenario="debt_082") for i in range(4)]
+  with pytest.raises(ValueError, match=r"differ in 8 contexts \(scenario, seed\), e.g. \('debt_081', 0\)"):
+    stats.paired_difference(a, other)
+  with pytest.raises(ValueError, match="set b has two episodes for scenario debt_081 seed 0"):
+    stats.paired_difference(a, b + b[:1])
 
 
 def test_bonferroni():

@@ -35,6 +35,11 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
   assert all(r["focal_turns"] > 0 and 0.0 <= r["truncation_rate"] <= 1.0 for r in student_turns)
   assert "Decoder of every focal agent: temperature 0.7, top-p 0.9" in report
   assert "Focal turns cut at the budget" in report and "Vanilla LLM 0.0% of" in report  # the teacher is never cut
+  ordering = json.loads((tmp_path / "report" / "ordering.json").read_text())
+  assert [(r["method"], r["than"], r["n"]) for r in ordering] == [
+      ("IQL+SFT", "Vanilla SLM", 20), ("IQL+SFT+JPO", "IQL+SFT", 20), ("IQL+SFT+JPO", "Vanilla LLM", 20),
+      ("IQL+SFT+JPO", "Vanilla SLM", 20), ("IQL+SFT+JPO", "IQL", 20)]
+  assert "## The paper's ordering" in report and "| IQL+SFT+JPO - IQL | above | " in report
   expression = json.loads((tmp_path / "expression" / "expression.json").read_text())
   assert sorted(expression["summaries"]) == sorted(["Vanilla SLM", "SFT", "JPO", "SFT+JPO", "A-LoL"])
   assert expression["states"] == 40  # 20 held-out scenarios x 2 states

@@ -160,6 +160,30 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
   return {"t": t, "df": float(df), "p": p, "mean_diff": mean, "n": n}
 
 
+def paired_difference(a: Iterable[Episode | Mapping[str, Any]], b: Iterable[Episode | Mapping[str, Any]],
+                      value: str | Callable[[Episode], float] = "utility", samples: int = BOOTSTRAP_SAMPLES,
+                      seed: int = 0) -> dict[str, float | int]:
+  """Method a minus method b on the same held-out contexts: {"diff", "low", "high", "n"}, the mean per-context
+  difference of `episode_value` with its percentile bootstrap interval over contexts (`bootstrap_ci`, seeded).
+  A context is (scenario id, seed), one episode per method (the evaluation runner gives every method the same
+  ones); ValueError when the two sets are not over the same contexts or repeat one."""
+  sides = []
+  for name, eps in (("a", a), ("b", b)):
+    by_context: dict[tuple[str, int], Episode] = {}
+    for e in map(as_episode, eps):
+      if (e.scenario_id, e.seed) in by_context:
+        raise ValueError(f"paired_difference: set {name} has two episodes for scenario {e.scenario_id} seed {e.seed}")
+      by_context[(e.scenario_id, e.seed)] = e
+    sides.append(by_context)
+  if sides[0].keys() != sides[1].keys():
+    only = sorted(sides[0].keys() ^ sides[1].keys())
+    raise ValueError(f"paired_difference: the sets differ in {len(only)} contexts (scenario, seed), e.g. {only[0]}")
+  keys = sorted(sides[0])
+  d = np.array([episode_value(sides[0][k], value) - episode_value(sides[1][k], value) for k in keys])
+  low, high = bootstrap_ci(d, samples=samples, seed=seed)
+  return {"diff": float(d.mean()) if d.size else math.nan, "low": low, "high": high, "n": int(d.size)}
+
+
 def bonferroni(pvalues: Sequence[float], m: int | None = None) -> list[float]:
   """min(1, p m) for each p, with m = the number of p-values unless given; nan stays nan."""
   m = len(pvalues) if m is None else m

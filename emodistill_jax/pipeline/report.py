@@ -1,5 +1,5 @@
-"""The pipeline's Markdown report: the methods table, the per-emotion study, training curves, offer
-trajectories and one dialogue, from the files the stages wrote."""
+"""The pipeline's Markdown report: the methods table, the paper's ordering as paired differences, the per-emotion
+study, training curves, offer trajectories and one dialogue, from the files the stages wrote."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 
 from emodistill_jax.evaluation.methods import slug
+from emodistill_jax.evaluation.stats import paired_difference
 from emodistill_jax.evaluation.report import (emotion_study_table, load_results, markdown_table, plot_emotion_study,
                                               plot_offer_trajectories, plot_training_curves)
 from emodistill_jax.evaluation.studies import emotion_study_markdown
@@ -82,6 +83,36 @@ def decoder_section(c, results: dict) -> list[str]:
   return [" ".join(lines), ""]
 
 
+# The paper's ordering of held-out utility (its main table): (method, than, the paper's claim)
+PAPER_ORDERING = (("IQL+SFT", "Vanilla SLM", "above"), ("IQL+SFT+JPO", "IQL+SFT", "at least"),
+                  ("IQL+SFT+JPO", "Vanilla LLM", "above"), ("IQL+SFT+JPO", "Vanilla SLM", "above"),
+                  ("IQL+SFT+JPO", "IQL", "above"))
+
+
+def ordering_section(p, folder: str) -> list[str]:
+  """The paper's ordering on this run: each comparison's paired utility difference on the shared held-out contexts
+  (bootstrap 95% CI over contexts), read as above / below when the CI clears 0, else a tie; also ordering.json.
+  Comparisons whose episodes are missing are left out; nothing without any."""
+  rows = []
+  for a, b, claim in PAPER_ORDERING:
+    paths = [p.path("evaluate", slug(m), "episodes.jsonl") for m in (a, b)]
+    if all(os.path.exists(x) for x in paths):
+      d = paired_difference(*(load_episodes(x) for x in paths))
+      reading = "above" if d["low"] > 0 else "below" if d["high"] < 0 else "tie"
+      rows.append({"method": a, "than": b, "paper": claim, **d, "reading": reading})
+  if not rows:
+    return []
+  with open(os.path.join(folder, "ordering.json"), "w", encoding="utf-8") as f:
+    json.dump(rows, f, indent=1)
+  lines = ["## The paper's ordering", "",
+           f"Paired utility differences on the same {rows[0]['n']} held-out contexts (scenario, iteration), 95% "
+           "bootstrap CIs over contexts; above / below: the CI clears 0, tie: it does not.", "",
+           "| comparison | paper | difference [95% CI] | here |", "|---|---|---|---|"]
+  lines += [f"| {r['method']} - {r['than']} | {r['paper']} | {r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | "
+            f"{r['reading']} |" for r in rows]
+  return [*lines, ""]
+
+
 def expression_section(path: str) -> list[str]:
   """The offline expression metrics table (`Pipeline.expression`); nothing without its file."""
   if not os.path.exists(path):
@@ -121,7 +152,7 @@ def write_report(p, folder: str) -> str:
   if os.path.exists(results_path):
     results = load_results(results_path)
     lines += ["## Held-out results", "", markdown_table(results, columns=("success", "utility", "outcomes", "rounds")),
-              "", "LaTeX: `evaluate/results.tex`.", "", *decoder_section(c, results)]
+              "", "LaTeX: `evaluate/results.tex`.", "", *decoder_section(c, results), *ordering_section(p, folder)]
   iql_path = p.path("iql", "iql_report.json")
   if os.path.exists(iql_path):
     with open(iql_path, encoding="utf-8") as f:
