@@ -10,15 +10,14 @@ tied embeddings, 1.0M parameters) from scratch with full parameters: next-token 
 first half of the steps, then on the response alone, the digit tokens weighted 4x (`emodistill_jax.distill.student`
 says why). Produces <workdir>/student/ (config.json, model.safetensors, tokenizer files; `load_pretrained` and
 transformers' AutoModelForCausalLM read it), with student_report.json (loss, tokens/s, greedy samples and the share
-that state an offer) and pretrain_metrics.jsonl, and <workdir>/distill_report.json. 1,500 steps of 8 x 192 tokens
+that state an offer) and pretrain_metrics.jsonl, and <workdir>/distill_report.json. 4,500 steps of 8 x 192 tokens
 (lr 6e-3; the vocabulary projection only at the target positions; the prompt's tail keeps the last turns, the offers
-block, the style block and the cue): ~10-16 min on this machine's 2 CPU cores (3.2k tokens/s under load), once per
-settings and data (the students cache, docs/overview.md). On the main job's 60-seed crad sweep the response loss falls
-to 0.29 (digits: 1.7 nats each; an opening offer's number, which is the target, right 72% of the time
-teacher-forced); its held-out turns carry the requested emotion's cue (99%) and a realistic offer (none
-unrealistic), and the student closes 79% of the held-out crad negotiations against the sandbox counterparty (the
-teacher: 76%) at utility 0.250 (teacher 0.289): it concedes toward the counterparty's offer too readily, which SFT
-then corrects.
+block, the style block and the cue): 11 min on this machine's 2 quiet CPU cores (12k tokens/s), once per settings and
+data (the students cache, docs/overview.md). The step count was chosen on a validation set of train scenarios
+(IQL+SFT 0.325 / 0.357 / 0.393 at 1,500 / 3,000 / 4,500 steps; docs/sandbox.md). On the main job's 60-seed crad
+sweep the response loss falls to 0.25 (digits: 1.5 nats each); its held-out turns carry the requested emotion's cue
+(100%) and state an offer, and the student closes 76% of the held-out crad negotiations against the sandbox
+counterparty at utility 0.304 (the teacher: 76% / 0.289).
 The other stages use it with --config.model.path=runs/student_crad/student
 --config.data.sweep=runs/student_crad/sandbox_sweep (or build their own copy when model.path is unset).
 Presets: sandbox (default), smoke (seconds, for tests). There is no paper preset: the paper adapts
