@@ -7,9 +7,10 @@
         --config.scenarios_path=/data/emomas --workdir=runs/pipeline_crad_paper
 
 `sandbox` (default) needs nothing: 23 min on 2 quiet CPU cores with an empty students cache (sweep 30 s, IQL grid
-3 min, student pretraining 11 min, seven LoRA stages 3 min, evaluation 5 min), about 12 min with the student cached. `paper` wires the same chain to API models (EMODISTILL_BASE_URL /
-EMODISTILL_MODEL / EMODISTILL_API_KEYS for the focal teacher, the counterparty and the judge) and a local
-Qwen2.5-7B-Instruct folder for the expression stages (see configs/jpo_crad.py:paper for its resources).
+3 min, student pretraining 11 min, seven LoRA stages 3 min, evaluation 5 min), about 12 min with the student cached.
+`paper` wires the same chain to API models (EMODISTILL_BASE_URL / EMODISTILL_MODEL / EMODISTILL_API_KEYS for the
+focal teacher, the counterparty and the judge) and a local Qwen2.5-7B-Instruct folder for the expression stages (see
+configs/jpo_crad.py:paper for its resources).
 `smoke` runs the whole chain at toy size (tests; 91 s).
 A re-run with the same workdir skips finished stages. Output: <workdir>/report/report.md.
 """

@@ -7,9 +7,9 @@ import json
 import os
 
 from emodistill_jax.evaluation.methods import slug
-from emodistill_jax.evaluation.stats import paired_difference
 from emodistill_jax.evaluation.report import (emotion_study_table, load_results, markdown_table, plot_emotion_study,
                                               plot_offer_trajectories, plot_training_curves)
+from emodistill_jax.evaluation.stats import paired_difference
 from emodistill_jax.evaluation.studies import emotion_study_markdown
 from emodistill_jax.evaluation.viewer import render_episode
 from emodistill_jax.pipeline.layout import STAGE_FILE
