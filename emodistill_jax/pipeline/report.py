@@ -93,11 +93,12 @@ def ordering_section(p, folder: str) -> list[str]:
   """The paper's ordering on this run: each comparison's paired utility difference on the shared held-out contexts
   (bootstrap 95% CI over contexts), read as above / below when the CI clears 0, else a tie; also ordering.json.
   Comparisons whose episodes are missing are left out; nothing without any."""
+  paths = {m: p.path("evaluate", slug(m), "episodes.jsonl") for a, b, _ in PAPER_ORDERING for m in (a, b)}
+  episodes = {m: load_episodes(x) for m, x in paths.items() if os.path.exists(x)}  # each method's file read once
   rows = []
   for a, b, claim in PAPER_ORDERING:
-    paths = [p.path("evaluate", slug(m), "episodes.jsonl") for m in (a, b)]
-    if all(os.path.exists(x) for x in paths):
-      d = paired_difference(*(load_episodes(x) for x in paths))
+    if a in episodes and b in episodes:
+      d = paired_difference(episodes[a], episodes[b])
       reading = "above" if d["low"] > 0 else "below" if d["high"] < 0 else "tie"
       rows.append({"method": a, "than": b, "paper": claim, **d, "reading": reading})
   if not rows:
