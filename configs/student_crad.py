@@ -52,6 +52,7 @@ def student_settings(preset: str) -> config_dict.ConfigDict:
     s.steps = 30
     s.batch_size = 4
     s.lr = 1e-2
+    s.coverage_episodes = 1
     s.samples = 0  # the smoke student is too small to write offers; tests check its loss
   return s
 

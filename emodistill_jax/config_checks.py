@@ -77,8 +77,9 @@ RULES: dict[str, Rule] = {
                      "num_shards", "iterations", "study_iterations", "runs", "max_tokens", "max_new_tokens",
                      "timeout", "max_scenarios", "sandbox_scenarios", "sandbox_seeds"), POSITIVE),
     **dict.fromkeys(("first_seed", "shard_index", "seed", "max_retries", "backoff_base", "backoff_max",
-                     "tolerance", "fqe_refits", "eval_samples", "number_weight", "prompt_weight"), NON_NEGATIVE),
-    "prompt_until": UNIT,
+                     "tolerance", "fqe_refits", "eval_samples", "number_weight", "prompt_weight",
+                     "coverage_episodes"), NON_NEGATIVE),
+    "prompt_until": UNIT, "coverage_steps": UNIT,
     "temperature": NON_NEGATIVE, "top_p": TOP_P,
     "kind": (lambda x: x in AGENT_KINDS, f"one of {', '.join(AGENT_KINDS)}"),
     # several hosts (emodistill_jax.lm.distributed)

@@ -66,6 +66,14 @@ def test_student_launcher_pretrains_a_model_transformers_loads(student_run):
   model = AutoModelForCausalLM.from_pretrained(folder)
   tokenizer = AutoTokenizer.from_pretrained(folder)
   assert model.config.model_type == "qwen2" and model.config.tie_word_embeddings
+  # pretrained on the sweep's judged turns and one coverage episode per sweep scenario (the smoke setting)
+  with open(os.path.join(folder, "student_report.json")) as f:
+    built = json.load(f)
+  sweep_examples = load_examples(os.path.join(workdir, "sandbox_sweep"))
+  scenarios = {x.scenario_id for x in sweep_examples}
+  assert built["coverage"]["coverage_episodes"] == len(scenarios)
+  assert built["examples"] == len(sweep_examples) + built["coverage"]["coverage_turns"]
+  assert built["coverage"]["coverage_turns"] >= 2 * len(scenarios)
   assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
                                        add_generation_prompt=True).endswith("<|im_start|>assistant\n")
   # generation sees the prompt exactly as training did (same left cut at the student's max_length)

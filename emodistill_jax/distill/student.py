@@ -10,10 +10,12 @@
 3. `save_params` + the tokenizer files written into one HF folder (`load_pretrained`, `load_tokenizer` and
    transformers' `AutoModelForCausalLM` all read it), plus `student_report.json`.
 
-Pretraining data and loss: every judged focal turn of the sweep, as the chat-template example the later stages use
-(`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on the whole sequence
-for the first half of the steps and on the response and its end-of-turn token alone for the second half (settings
-`prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times. Why the prompt, and
+Pretraining data and loss: every judged focal turn of the sweep plus coverage turns (`distill/coverage.py`: the
+teacher's turns in states a perturbed teacher reaches, 40 episodes per sweep scenario), as the chat-template example
+the later stages use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on
+the whole sequence for the first half of the steps and on the response and its end-of-turn token alone for the second
+half (settings `prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times. Why the
+prompt, and
 why only at first: trained on the response alone, the student never learned to copy a number from its prompt
 (teacher-forced, it wrote the target of an opening message, which the offers block states, right 19% of the time);
 the prompt repeats its numbers (the offers block restates the transcript's latest offers), and training on it forms
@@ -55,8 +57,10 @@ from tqdm import tqdm
 
 from emodistill_jax import emotions
 from emodistill_jax.distill import data as ddata
+from emodistill_jax.distill.coverage import coverage_examples
 from emodistill_jax.distill.losses import sft_loss
 from emodistill_jax.distill.trainer import learning_rate_schedule
+from emodistill_jax.domains import load_scenarios
 from emodistill_jax.errors import ConfigError, InputFileError
 from emodistill_jax.lm import LMConfig, build_bpe_tokenizer, end_of_turn_ids, generate, init_model
 from emodistill_jax.lm import load_pretrained
@@ -97,6 +101,10 @@ def default_settings() -> config_dict.ConfigDict:
   c.clip_norm = 1.0
   c.seed = 0
   c.samples = 4  # greedy generations on training prompts, checked for an offer, in the report
+  # coverage turns (distill/coverage.py): per sweep scenario, this many episodes of the teacher with its concession
+  # step drawn from `coverage_steps`, every state labelled with the unperturbed teacher's turn (0: none)
+  c.coverage_episodes = 40
+  c.coverage_steps = (0.0, 0.3)
   return c
 
 
@@ -278,6 +286,17 @@ def cache_key(settings, examples) -> str:
   return h.hexdigest()[:20]
 
 
+def pretraining_examples(examples: ddata.Examples, settings, sweep_dir: str) -> ddata.Examples:
+  """The sweep's judged turns followed by the coverage turns on the sweep's scenarios (`coverage_examples`)."""
+  from emodistill_jax.sweep.judging import sweep_settings
+  sweep = sweep_settings(sweep_dir)
+  ids = {x.scenario_id for x in examples}
+  scenarios = [s for s in load_scenarios(sweep["domain"], sweep.get("scenarios_path")) if s.id in ids]
+  extra = coverage_examples(scenarios, settings.coverage_episodes, settings.coverage_steps, sweep["max_messages"],
+                            sweep.get("tolerance"))
+  return ddata.Examples(list(examples) + list(extra), {**examples.stats, **extra.stats})
+
+
 def _read_report(folder: str) -> dict:
   with open(os.path.join(folder, REPORT), encoding="utf-8") as f:
     return json.load(f)
@@ -303,6 +322,7 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   if not examples:
     raise InputFileError(f"{sweep_dir}: no judged focal turns to pretrain the student on")
   domain = examples.stats["domain"]
+  examples = pretraining_examples(examples, settings, sweep_dir)
   root = cache_root()
   cached = None if root is None else os.path.join(root, f"{domain}-{cache_key(settings, examples)}")
   if cached and is_complete(cached):
@@ -327,7 +347,7 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   quarter = rows[-max(1, len(rows) // 4):]
   report = {
       "domain": domain, "sweep": sweep_dir, "cache": cached, "max_length": settings.max_length,
-      "examples": len(examples),
+      "examples": len(examples), "coverage": {k: v for k, v in examples.stats.items() if k.startswith("coverage")},
       "tokenized": tokenized.stats,
       "vocab_size": config.vocab_size, "tokenizer_vocab": len(tokenizer),
       "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(params))),
