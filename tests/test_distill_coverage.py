@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from emodistill_jax.agents.build import build_negotiation
-from emodistill_jax.agents.sandbox import SandboxTeacher, UniformSelector
+from emodistill_jax.agents.sandbox import FixedSelector, SandboxTeacher, UniformSelector
 from emodistill_jax.config_checks import check_config
 from emodistill_jax.distill.coverage import FIRST_SEED, PerturbedTeacher, coverage_examples
 from emodistill_jax.domains import load_scenarios
@@ -20,8 +20,8 @@ def scenarios():
   return [s for s in load_scenarios("crad") if s.split == "train"][:6]
 
 
-def rollout(scenarios, per_scenario, focal):
-  negotiation, _ = build_negotiation(focal, None, UniformSelector(), domain="crad", max_messages=30)
+def rollout(scenarios, per_scenario, focal, selector=UniformSelector()):
+  negotiation, _ = build_negotiation(focal, None, selector, domain="crad", max_messages=30)
   contexts = [EpisodeContext(s, FIRST_SEED + i, f"coverage/{s.id}-{i}") for s in scenarios for i in range(per_scenario)]
   return contexts, asyncio.run(run_concurrently(contexts, negotiation, 16))
 
@@ -57,6 +57,14 @@ def test_a_stubborn_teachers_late_states_are_labelled_with_the_counterpartys_off
         assert e.messages[i].offer != counter  # the state: the stubborn teacher had not met it
         late += 1
   assert late >= 20
+
+
+def test_an_emotion_free_selector_gives_emotion_free_coverage_turns(scenarios):
+  examples = coverage_examples(scenarios[:2], 2, (0.0, 0.3), 30, selector=FixedSelector(None))
+  contexts, episodes = rollout(scenarios[:2], 2, PerturbedTeacher(0.0, 0.3), FixedSelector(None))
+  assert len(examples) == sum(m.speaker == "focal" for e in episodes for m in e.messages) > 0
+  assert all(x.emotion is None for x in examples)
+  assert examples[0].messages == focal_messages(scenarios[0], [], None)
 
 
 def test_coverage_settings_are_checked():

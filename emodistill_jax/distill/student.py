@@ -15,8 +15,7 @@ teacher's turns in states a perturbed teacher reaches, 40 episodes per sweep sce
 the later stages use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on
 the whole sequence for the first half of the steps and on the response and its end-of-turn token alone for the second
 half (settings `prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times. Why the
-prompt, and
-why only at first: trained on the response alone, the student never learned to copy a number from its prompt
+prompt, and why only at first: trained on the response alone, the student never learned to copy a number from its prompt
 (teacher-forced, it wrote the target of an opening message, which the offers block states, right 19% of the time);
 the prompt repeats its numbers (the offers block restates the transcript's latest offers), and training on it forms
 the copying (72-76%). Trained on the prompt to the end, though, it kept adding sentences to its turns (15-75% of
@@ -287,13 +286,17 @@ def cache_key(settings, examples) -> str:
 
 
 def pretraining_examples(examples: ddata.Examples, settings, sweep_dir: str) -> ddata.Examples:
-  """The sweep's judged turns followed by the coverage turns on the sweep's scenarios (`coverage_examples`)."""
+  """The sweep's judged turns followed by the coverage turns on the sweep's scenarios (`coverage_examples`), their
+  emotions drawn as the sweep drew its own (uniform over its labels, or none for an emotion-free sweep)."""
+  from emodistill_jax.agents.sandbox import FixedSelector, UniformSelector
+  from emodistill_jax.sweep.backends import emotion_labels
   from emodistill_jax.sweep.judging import sweep_settings
-  sweep = sweep_settings(sweep_dir)
+  sweep = config_dict.ConfigDict(sweep_settings(sweep_dir))
+  selector = FixedSelector(None) if sweep.get("emotion_free") else UniformSelector(emotion_labels(sweep))
   ids = {x.scenario_id for x in examples}
-  scenarios = [s for s in load_scenarios(sweep["domain"], sweep.get("scenarios_path")) if s.id in ids]
-  extra = coverage_examples(scenarios, settings.coverage_episodes, settings.coverage_steps, sweep["max_messages"],
-                            sweep.get("tolerance"))
+  scenarios = [s for s in load_scenarios(sweep.domain, sweep.get("scenarios_path")) if s.id in ids]
+  extra = coverage_examples(scenarios, settings.coverage_episodes, settings.coverage_steps, sweep.max_messages,
+                            sweep.get("tolerance"), selector)
   return ddata.Examples(list(examples) + list(extra), {**examples.stats, **extra.stats})
 
 
