@@ -6,8 +6,9 @@
     python -m launchers.pipeline --config=configs/pipeline.py:paper --config.model_path=/models/Qwen2.5-7B-Instruct \
         --config.scenarios_path=/data/emomas --workdir=runs/pipeline_crad_paper
 
-`sandbox` (default) needs nothing: 23 min on 2 quiet CPU cores with an empty students cache (sweep 30 s, IQL grid
-3 min, student pretraining 11 min, seven LoRA stages 3 min, evaluation 5 min), about 12 min with the student cached.
+`sandbox` (default) needs nothing: about 25 min on 2 quiet CPU cores with an empty students cache (sweep 30 s, IQL
+grid 3 min, student pretraining 13 min, seven LoRA stages 3 min, evaluation 5 min), about 12 min with the student
+cached.
 `paper` wires the same chain to API models (EMODISTILL_BASE_URL / EMODISTILL_MODEL / EMODISTILL_API_KEYS for the
 focal teacher, the counterparty and the judge) and a local Qwen2.5-7B-Instruct folder for the expression stages (see
 configs/jpo_crad.py:paper for its resources).
