@@ -30,6 +30,7 @@ from emodistill_jax.errors import ConfigError
 from emodistill_jax.negotiation.loop import run_concurrently
 from emodistill_jax.negotiation.protocol import EpisodeContext, transcript
 from emodistill_jax.prompts import focal_messages
+from emodistill_jax.sweep.judging import focal_turns
 
 FIRST_SEED = 2_000_000
 
@@ -65,15 +66,13 @@ def coverage_examples(scenarios: Sequence[Scenario], episodes_per_scenario: int,
   contexts = [EpisodeContext(s, FIRST_SEED + i, f"coverage/{s.id}-{i}")
               for s in scenarios for i in range(episodes_per_scenario)]
   episodes = asyncio.run(run_concurrently(contexts, negotiation, concurrency))
-  teacher, out = SandboxTeacher(), []
-  for ctx, e in zip(contexts, episodes):
-    focal = [i for i, m in enumerate(e.messages) if m.speaker == "focal"]
-    for t, i in enumerate(focal, 1):
-      before, emotion = e.messages[:i], e.messages[i].emotion
-      out.append(TurnExample(
-          messages=focal_messages(ctx.scenario, transcript(before), emotion),
-          response=teacher.plan(ctx, before, emotion).text, emotion=emotion, scenario_id=e.scenario_id,
-          episode_id=e.episode_id, turn=t, r_t=0.0, R=0.0, q_t=0.0, A_t=0.0))
+  teacher, by_id, out = SandboxTeacher(), {ctx.episode_id: ctx for ctx in contexts}, []
+  for e, i, t in focal_turns(episodes):
+    ctx, before, emotion = by_id[e.episode_id], e.messages[:i], e.messages[i].emotion
+    out.append(TurnExample(
+        messages=focal_messages(ctx.scenario, transcript(before), emotion),
+        response=teacher.plan(ctx, before, emotion).text, emotion=emotion, scenario_id=e.scenario_id,
+        episode_id=e.episode_id, turn=t, r_t=0.0, R=0.0, q_t=0.0, A_t=0.0))
   return Examples(out, {"coverage_episodes": len(episodes), "coverage_turns": len(out)})
 
 

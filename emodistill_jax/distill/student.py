@@ -288,15 +288,13 @@ def cache_key(settings, examples) -> str:
 def pretraining_examples(examples: ddata.Examples, settings, sweep_dir: str) -> ddata.Examples:
   """The sweep's judged turns followed by the coverage turns on the sweep's scenarios (`coverage_examples`), their
   emotions drawn as the sweep drew its own (uniform over its labels, or none for an emotion-free sweep)."""
-  from emodistill_jax.agents.sandbox import FixedSelector, UniformSelector
-  from emodistill_jax.sweep.backends import emotion_labels
+  from emodistill_jax.sweep.backends import sweep_selector
   from emodistill_jax.sweep.judging import sweep_settings
   sweep = config_dict.ConfigDict(sweep_settings(sweep_dir))
-  selector = FixedSelector(None) if sweep.get("emotion_free") else UniformSelector(emotion_labels(sweep))
   ids = {x.scenario_id for x in examples}
   scenarios = [s for s in load_scenarios(sweep.domain, sweep.get("scenarios_path")) if s.id in ids]
   extra = coverage_examples(scenarios, settings.coverage_episodes, settings.coverage_steps, sweep.max_messages,
-                            sweep.get("tolerance"), selector)
+                            sweep.get("tolerance"), sweep_selector(sweep))
   return ddata.Examples(list(examples) + list(extra), {**examples.stats, **extra.stats})
 
 

@@ -13,11 +13,16 @@ def sweep_negotiation(config, cache_dir: str | None = None):
   """(Negotiation, {role: backend}) of a sweep config: uniformly random emotions over config.emotions (none when
   config.emotion_free), API responses cached in cache_dir."""
   from emodistill_jax.agents.build import build_negotiation as build
+  return build(config.focal, config.counterparty, sweep_selector(config), domain=config.domain,
+               max_messages=config.max_messages, tolerance=config.tolerance, extractor=config.extractor,
+               emotion_free=config.emotion_free, cache_dir=cache_dir)
+
+
+def sweep_selector(config):
+  """A sweep's emotion policy: a uniform draw over config.emotions at every focal turn, or none when
+  config.emotion_free."""
   from emodistill_jax.agents.sandbox import FixedSelector, UniformSelector
-  selector = FixedSelector(None) if config.emotion_free else UniformSelector(emotion_labels(config))
-  return build(config.focal, config.counterparty, selector, domain=config.domain, max_messages=config.max_messages,
-               tolerance=config.tolerance, extractor=config.extractor, emotion_free=config.emotion_free,
-               cache_dir=cache_dir)
+  return FixedSelector(None) if config.emotion_free else UniformSelector(emotion_labels(config))
 
 
 def emotion_labels(config) -> tuple[str, ...]:
