@@ -79,7 +79,7 @@ RULES: dict[str, Rule] = {
     **dict.fromkeys(("first_seed", "shard_index", "seed", "max_retries", "backoff_base", "backoff_max",
                      "tolerance", "fqe_refits", "eval_samples", "number_weight", "prompt_weight",
                      "coverage_episodes"), NON_NEGATIVE),
-    "prompt_until": UNIT, "coverage_steps": UNIT,
+    "prompt_until": UNIT, "coverage_steps": UNIT, "turn_balance": UNIT,
     "temperature": NON_NEGATIVE, "top_p": TOP_P,
     "kind": (lambda x: x in AGENT_KINDS, f"one of {', '.join(AGENT_KINDS)}"),
     # several hosts (emodistill_jax.lm.distributed)

@@ -204,3 +204,31 @@ def test_a_built_student_is_reused_from_the_cache_by_settings_and_data(student_r
   assert sorted(os.listdir(cache_root())) == sorted(os.path.basename(r["cache"]) for r in (first, third))
   monkeypatch.setenv(CACHE_ENV, "off")
   assert cache_root() is None and build_student(settings, sweep, str(tmp_path / "d"))["cache"] is None
+
+
+def test_turn_balance_draws_rare_message_numbers_more_often():
+  from emodistill_jax.config_checks import check_config
+  from emodistill_jax.distill.student import turn_probabilities, weighted_batches
+  from emodistill_jax.errors import ConfigError
+  turns = [1, 1, 1, 1, 2, 2, 9, 13]  # 13 pools with 12 and later
+  np.testing.assert_allclose(turn_probabilities(turns, 1.0), [1 / 8] * 8)
+  np.testing.assert_allclose(turn_probabilities(turns, 0.0), [1 / 16] * 4 + [1 / 8] * 2 + [1 / 4] * 2)
+  total = 4 * 0.5 + 2 * 2 ** -0.5 + 2
+  np.testing.assert_allclose(turn_probabilities(turns, 0.5), [0.5 / total] * 4 + [2 ** -0.5 / total] * 2
+                             + [1 / total] * 2)
+
+  class Rows:  # stands in for a TokenizedSet: a batch is the drawn indices
+    def batch(self, indices, rows):
+      assert rows == len(indices) == 4
+      return list(indices)
+
+  batches = weighted_batches(Rows(), 4, turn_probabilities(turns, 0.0), seed=0)
+  drawn = np.concatenate([next(batches) for _ in range(2000)])
+  share = np.bincount(drawn, minlength=8) / len(drawn)
+  np.testing.assert_allclose(share, turn_probabilities(turns, 0.0), atol=0.01)
+  again = weighted_batches(Rows(), 4, turn_probabilities(turns, 0.0), seed=0)
+  assert [next(again) for _ in range(3)] == [list(drawn[k:k + 4]) for k in (0, 4, 8)]  # seeded
+  with pytest.raises(ConfigError, match="student.turn_balance=1.5"):
+    turn_probabilities(turns, 1.5)
+  with pytest.raises(ConfigError, match="turn_balance"):
+    check_config({"student": {"turn_balance": -0.5}})

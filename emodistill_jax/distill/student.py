@@ -14,10 +14,12 @@ Pretraining data and loss: every judged focal turn of the sweep plus coverage tu
 teacher's turns in states a perturbed teacher reaches, 40 episodes per sweep scenario), as the chat-template example
 the later stages use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on
 the whole sequence for the first half of the steps and on the response and its end-of-turn token alone for the second
-half (settings `prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times. Why the
-prompt, and why only at first: trained on the response alone, the student never learned to copy a number from its prompt
-(teacher-forced, it wrote the target of an opening message, which the offers block states, right 19% of the time);
-the prompt repeats its numbers (the offers block restates the transcript's latest offers), and training on it forms
+half (settings `prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times, the
+examples drawn with replacement at a chance of 1 / sqrt(number of examples at the same message number)
+(`turn_balance` 0.5: late turns, rare in the data and where the student's negotiations go wrong, ~3x as often as
+in epochs; measured in docs/sandbox.md). Why the prompt, and why only at first: trained on the response alone, the
+student never learned to copy a number from its prompt (teacher-forced, it wrote the target of an opening message,
+which the offers block states, right 19% of the time); the prompt repeats its numbers (the offers block restates the transcript's latest offers), and training on it forms
 the copying (72-76%). Trained on the prompt to the end, though, it kept adding sentences to its turns (15-75% of
 held-out turns cut at 112 tokens); the response-only second half brings that back to none. The student thus
 imitates the sandbox teacher across all 28 emotions and every quality level -- the average behaviour that SFT (best
@@ -104,7 +106,31 @@ def default_settings() -> config_dict.ConfigDict:
   # step drawn from `coverage_steps`, every state labelled with the unperturbed teacher's turn (0: none)
   c.coverage_episodes = 40
   c.coverage_steps = (0.0, 0.3)
+  # sampling: an example's chance is proportional to (number of examples at its message number) ** (turn_balance - 1)
+  # (message numbers from TURN_POOL on pooled): 1 draws examples uniformly; 0.5 (chosen on validation under the
+  # shipped and a redrawn table, docs/sandbox.md) draws the rare late turns ~3x as often as uniform sampling does
+  c.turn_balance = 0.5
   return c
+
+
+TURN_POOL = 12  # message numbers from here on count as one for `turn_balance`
+
+
+def turn_probabilities(turns, balance: float) -> np.ndarray:
+  """Sampling probabilities of examples at message numbers `turns`: count(turn) ** (balance - 1), normalised."""
+  if not 0.0 <= balance <= 1.0:
+    raise ConfigError(f"student.turn_balance={balance}; expected a number in [0, 1]")
+  pooled = np.minimum(np.asarray(turns, np.int64), TURN_POOL)
+  _, inverse, counts = np.unique(pooled, return_inverse=True, return_counts=True)
+  w = counts[inverse].astype(np.float64) ** (balance - 1.0)
+  return w / w.sum()
+
+
+def weighted_batches(data: ddata.TokenizedSet, batch_size: int, probabilities: np.ndarray, seed: int):
+  """Endless batches of examples drawn with replacement with the given probabilities (seeded)."""
+  rng = np.random.default_rng([seed, 1])
+  while True:
+    yield data.batch(rng.choice(len(probabilities), batch_size, p=probabilities), rows=batch_size)
 
 
 def model_config(settings, vocab_size: int) -> LMConfig:
@@ -185,10 +211,12 @@ def target_logprobs(model, params, batch) -> jax.Array:
 
 
 def pretrain(model, tokenized: ddata.TokenizedSet, settings, digits: np.ndarray | None = None,
-             progress: bool = False) -> tuple[dict, list[dict]]:
+             progress: bool = False, turns=None) -> tuple[dict, list[dict]]:
   """Full-parameter next-token training; returns (params, one metrics row per step). digits: `digit_tokens`
-  (None: no number tokens, every target weighs 1). Rows log the plain token-mean NLL of the response (`loss`) and
-  of its digits (`number_loss`), whatever the weights and whether the prompt is trained on."""
+  (None: no number tokens, every target weighs 1). turns: each tokenized example's message number, for
+  `settings.turn_balance` < 1 (None: batches in epochs, every example alike). Rows log the plain token-mean NLL
+  of the response (`loss`) and of its digits (`number_loss`), whatever the weights and whether the prompt is
+  trained on."""
   s = settings
   digits = np.zeros(model.config.vocab_size, bool) if digits is None else digits
   schedule = learning_rate_schedule(s.lr, s.steps, s.warmup_frac)
@@ -210,7 +238,10 @@ def pretrain(model, tokenized: ddata.TokenizedSet, settings, digits: np.ndarray 
 
   params = model.params
   opt_state = tx.init(params)
-  batches = ddata.Batches(tokenized, s.batch_size, s.seed, drop_last=False)
+  if turns is not None and s.turn_balance < 1:
+    batches = weighted_batches(tokenized, s.batch_size, turn_probabilities(turns, s.turn_balance), s.seed)
+  else:
+    batches = ddata.Batches(tokenized, s.batch_size, s.seed, drop_last=False)
   rows = []
   bar = tqdm(total=s.steps, disable=not progress, unit="step", desc="student")
   for k in range(s.steps):
@@ -340,7 +371,9 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   config = dataclasses.replace(config, eos_token_id=eos, pad_token_id=pad)
   model = init_model(config, jax.random.key(settings.seed), "float32")
   t0 = time.perf_counter()
-  params, rows = pretrain(model, tokenized, settings, digit_tokens(tokenizer, config.vocab_size), progress)
+  turn_of = {x.example_id: x.turn for x in examples}
+  params, rows = pretrain(model, tokenized, settings, digit_tokens(tokenizer, config.vocab_size), progress,
+                          [turn_of[i] for i in tokenized.example_ids])
   train_seconds = time.perf_counter() - t0
   save_params(params, config, tmp)
   trained = load_pretrained(tmp, dtype="float32")
