@@ -13,17 +13,17 @@
 Pretraining data and loss: every judged focal turn of the sweep plus coverage turns (`distill/coverage.py`: the
 teacher's turns in states a perturbed teacher reaches, 40 episodes per sweep scenario), as the chat-template example
 the later stages use (`data.tokenize`: same template, same left truncation to `max_length`), with next-token loss on
-the whole sequence for the first half of the steps and on the response and its end-of-turn token alone for the second
-half (settings `prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times, the
-examples drawn with replacement at a chance of 1 / sqrt(number of examples at the same message number)
-(`turn_balance` 0.5: late turns, rare in the data and where the student's negotiations go wrong, ~3x as often as
-in epochs; measured in docs/sandbox.md). Why the prompt, and why only at first: trained on the response alone, the
+the whole sequence for the first half of the steps and on the response and its end-of-turn token alone for the
+second half (settings `prompt_weight` 1, `prompt_until` 0.5), the number tokens weighted `number_weight` (4) times,
+the examples drawn with replacement at a chance of 1 / sqrt(number of examples at the same message number)
+(`turn_balance` 0.5: late turns, rare in the data and where the student's negotiations go wrong, ~3x as often as in
+epochs; measured in docs/sandbox.md). Why the prompt, and why only at first: trained on the response alone, the
 student never learned to copy a number from its prompt (teacher-forced, it wrote the target of an opening message,
-which the offers block states, right 19% of the time); the prompt repeats its numbers (the offers block restates the transcript's latest offers), and training on it forms
-the copying (72-76%). Trained on the prompt to the end, though, it kept adding sentences to its turns (15-75% of
-held-out turns cut at 112 tokens); the response-only second half brings that back to none. The student thus
-imitates the sandbox teacher across all 28 emotions and every quality level -- the average behaviour that SFT (best
-turns) and JPO (judge advantages) then improve on.
+which the offers block states, right 19% of the time); the prompt repeats its numbers (the offers block restates the
+transcript's latest offers), and training on it forms the copying (72-76%). Trained on the prompt to the end,
+though, it kept adding sentences to its turns (15-75% of held-out turns cut at 112 tokens); the response-only second
+half brings that back to none. The student thus imitates the sandbox teacher across all 28 emotions and every
+quality level -- the average behaviour that SFT (best turns) and JPO (judge advantages) then improve on.
 
 Pretraining is a separate small loop (not `trainer.train`): all parameters trainable, AdamW (0.9, 0.95) with the
 trainer's warmup + cosine schedule and global-norm clipping, one device. It runs ~10 minutes for the sandbox preset
