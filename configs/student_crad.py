@@ -16,8 +16,8 @@ block, the style block and the cue): 11 min on this machine's 2 quiet CPU cores 
 data (the students cache, docs/overview.md). The step count was chosen on a validation set of train scenarios
 (IQL+SFT 0.325 / 0.357 / 0.393 at 1,500 / 3,000 / 4,500 steps; docs/sandbox.md). On the main job's 60-seed crad
 sweep the response loss falls to 0.25 (digits: 1.5 nats each); its held-out turns carry the requested emotion's cue
-(100%) and state an offer, and the student closes 76% of the held-out crad negotiations against the sandbox
-counterparty at utility 0.304 (the teacher: 76% / 0.289).
+(97%) and state an offer, and the student closes 96% of the held-out crad negotiations against the sandbox
+counterparty at utility 0.253 (the teacher: 76% / 0.289; under the redrawn table of seed 29: 91% / 0.354).
 The other stages use it with --config.model.path=runs/student_crad/student
 --config.data.sweep=runs/student_crad/sandbox_sweep (or build their own copy when model.path is unset).
 Presets: sandbox (default), smoke (seconds, for tests). There is no paper preset: the paper adapts
