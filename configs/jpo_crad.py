@@ -31,7 +31,7 @@ a little over one epoch of the ~500-turn top set), measured 0.27 s per step (11.
 cores: 26 s with student and reference given. lr 1e-3: a tiny model and a short run need a far larger step than
 the paper's 5e-6 (at 5e-5 the KL stayed below 1e-4); at 1e-3 the KL to the SFT reference is 0.0004 here (median
 of the last quarter; 0.0007-0.0016 after the main job's 60 steps of 8), mean rho 1.00, no clipping; lr 3e-3
-triples the KL without raising validation utility (docs/sandbox.md).
+raises it three- to fivefold without raising validation utility (docs/sandbox.md).
 `smoke`: seconds, for tests.
 Produces adapter/ (PEFT), checkpoints/ (orbax; re-running resumes), metrics.jsonl (loss, pg, kl, rho_mean,
 clip_frac, kl_gt_05, advantage stats, lr, grad_norm, tokens/s per step), distill_report.json (stability summary),
