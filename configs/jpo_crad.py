@@ -26,7 +26,7 @@ devices with the base FSDP-sharded (--config.mesh.fsdp=4 --config.train.micro_ba
 
 `sandbox` (the default): student + SFT reference built in the workdir when not given (the student ~11-15 min the
 first time; pass --config.model.path=runs/student_crad/student --config.data.sweep=runs/student_crad/sandbox_sweep
---config.reference_adapter=runs/sft_crad/adapter to reuse them), then 40 JPO steps of 16 x 192 tokens (640 draws,
+--config.reference_adapter=runs/sft_crad/adapter to reuse them), then 40 JPO steps of 16 x 192 tokens (640 examples,
 a little over one epoch of the ~500-turn top set), measured 0.27 s per step (11.5k tokens/s, two passes) on 2 CPU
 cores: 26 s with student and reference given. lr 1e-3: a tiny model and a short run need a far larger step than
 the paper's 5e-6 (at 5e-5 the KL stayed below 1e-4); at 1e-3 the KL to the SFT reference is 0.0004 here (median
