@@ -356,29 +356,22 @@ def test_parse_score_default_and_none():
   assert parse_score(None) == (5, False)
 
 
-# halfway from the target to x0 in the domain's step: crad (18 + 46) / 2 = 32; disaster 67.5 -> 70 (fives);
-# hospital 30; student (90 + 300) / 2 = 195 minutes past 9 PM
-HALFWAY = {"crad": "32 days", "disaster": "70 minutes", "hospital": "30 days", "student": "12:15 AM"}
-
-
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_the_offers_block_states_the_target_both_latest_offers_and_the_message_number(domain):
   scenario = make_scenario(domain)
   x0, xstar, anchor, target = CASES[domain][:4]
   focal_role, cp_role = CUES[domain]
   first = focal_messages(scenario, [], "joy")[1]["content"]
-  cp = cp_role.lower()
   assert ("## Offers\n"
           f"- Your target: {target}.\n- Your latest offer: none yet.\n"
-          f"- The {cp}'s latest offer: none yet.\n- Halfway from your target to the {cp}'s offer: none yet.\n"
-          "- This is your message 1.\n\n## Style") in first
+          f"- The {cp_role.lower()}'s latest offer: none yet.\n- This is your message 1.\n\n## Style") in first
   # offers are the entries' third field (the loop's extractions): the latest of each side, skipping turns
   # without one; entries without it (plain pairs) name none
   transcript = [("focal", "a", xstar), ("counterparty", "b", x0), ("focal", "c", None), ("counterparty", "d"),
                 ("focal", "e", None)]
   user = focal_messages(scenario, transcript, "joy")[1]["content"]
-  assert (f"- Your latest offer: {target}.\n- The {cp}'s latest offer: {anchor}.\n"
-          f"- Halfway from your target to the {cp}'s offer: {HALFWAY[domain]}.\n- This is your message 4.") in user
+  assert (f"- Your latest offer: {target}.\n- The {cp_role.lower()}'s latest offer: {anchor}.\n"
+          "- This is your message 4.") in user
   assert user.index("## Conversation so far") < user.index("## Offers") < user.index("## Style")
   removed = focal_messages(scenario, transcript, "joy", emotion_free="removed")[1]["content"]
   assert removed.endswith(f"- This is your message 4.\n\nWrite your next message as the {focal_role}:")

@@ -27,22 +27,21 @@ class DomainSpec:
   focal_wants: str  # "smaller" | "larger"
   csv_name: str  # the EmoMAS file name
   tolerance: float  # default mediator tolerance, in the unit
-  step: float  # how offers are stated: whole days; minutes in fives, as people say times
 
 
 SPECS = {
     "crad": DomainSpec(
         "crad", "debt", "days", "repayment period", "creditor", "debtor", "smaller",
-        "credit_recovery_scenarios.csv", 5.0, 1.0),
+        "credit_recovery_scenarios.csv", 5.0),
     "disaster": DomainSpec(
         "disaster", "disaster", "minutes", "time the survivor holds on until rescue arrives",
-        "rescue coordinator", "survivor", "larger", "disaster_survivor_scenarios.csv", 5.0, 5.0),
+        "rescue coordinator", "survivor", "larger", "disaster_survivor_scenarios.csv", 5.0),
     "hospital": DomainSpec(
         "hospital", "hospital", "days", "waiting time until surgery", "hospital scheduler",
-        "patient", "larger", "hospital_surgery_scenarios.csv", 5.0, 1.0),
+        "patient", "larger", "hospital_surgery_scenarios.csv", 5.0),
     "student": DomainSpec(
         "student", "student", "minutes", "bedtime", "sleep-health assistant", "student", "smaller",
-        "education_sleep_scenarios.csv", 5.0, 5.0),
+        "education_sleep_scenarios.csv", 5.0),
 }
 
 

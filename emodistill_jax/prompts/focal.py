@@ -1,6 +1,6 @@
 """The focal negotiator's prompt (docs/overview.md): rules, role, scenario context, transcript, the
-offers block (target, both sides' latest offers, the halfway point, the message number), the style block
-(emotion block or emotion-free line), then the response cue.
+offers block (target, both sides' latest offers, the message number), the style block (emotion block or
+emotion-free line), then the response cue.
 
 Split into chat messages: the system message holds what stays fixed for the whole episode (rules and
 role); the user message holds what changes or is conditioned on per turn (context, transcript, style block
@@ -9,15 +9,11 @@ distillation data can strip or swap it without touching the system message.
 
 The offers block restates, plainly and next to the cue, what a proposal has to be computed from: the target
 (also in the role) and the latest offer of each side (the offers the loop extracted, the transcript entries'
-third field), and the point halfway from the target to the counterparty's offer (where splitting the
-difference would land; a reference a small student cannot compute reliably itself, docs/sandbox.md). Every
-focal agent gets it; it matters most to a small student whose context window cuts the system message from the
-left.
+third field). Every focal agent gets it; it matters most to a small student whose context window cuts the
+system message from the left.
 """
 
 from __future__ import annotations
-
-import math
 
 from emodistill_jax import emotions
 from emodistill_jax.domains.scenario import Scenario
@@ -53,29 +49,19 @@ def focal_role(scenario: Scenario) -> str:
   ]))
 
 
-def halfway(scenario: Scenario, offer: float) -> float:
-  """The point halfway from the target to `offer`, in the domain's step (whole days, minutes in fives)."""
-  step = spec(scenario.domain).step
-  return step * math.floor((scenario.xstar + offer) / (2 * step) + 0.5)
-
-
 def offers_block(scenario: Scenario, transcript: Transcript) -> str:
-  """'## Offers': the target, each side's latest offer (or 'none yet'), the point halfway from the target to
-  the counterparty's offer, and the number of the message to write."""
+  """'## Offers' with the target, each side's latest offer (or 'none yet') and the number of the message to write."""
   domain = scenario.domain
-  cp = scenario.counterparty_role
 
-  def stated(value: float | None) -> str:
-    return "none yet" if value is None else format_value(domain, value)
+  def stated(speaker: str) -> str:
+    offer = latest_offer(transcript, speaker)
+    return "none yet" if offer is None else format_value(domain, offer)
 
-  counter = latest_offer(transcript, "counterparty")
-  middle = None if counter is None else halfway(scenario, counter)
   turn = sum(entry[0] == "focal" for entry in transcript) + 1
   return block(OFFERS_HEADER, "\n".join([
       f"- Your target: {format_value(domain, scenario.xstar)}.",
-      f"- Your latest offer: {stated(latest_offer(transcript, 'focal'))}.",
-      f"- The {cp}'s latest offer: {stated(counter)}.",
-      f"- Halfway from your target to the {cp}'s offer: {stated(middle)}.",
+      f"- Your latest offer: {stated('focal')}.",
+      f"- The {scenario.counterparty_role}'s latest offer: {stated('counterparty')}.",
       f"- This is your message {turn}.",
   ]))
 

@@ -19,10 +19,9 @@ import math
 from collections.abc import Sequence
 
 from emodistill_jax.domains import Scenario
-from emodistill_jax.domains.spec import DOMAINS, spec
 from emodistill_jax.negotiation.records import Message
 
-STEP = {d: spec(d).step for d in DOMAINS}
+STEP = {"crad": 1.0, "hospital": 1.0, "disaster": 5.0, "student": 5.0}
 FLOOR = {"crad": 1.0, "hospital": 1.0, "disaster": 5.0, "student": -165.0}  # 6:15 PM
 CEILING = {"crad": 3650.0, "hospital": 3650.0, "disaster": 2880.0, "student": 480.0}  # 5:00 AM
 UNREALISTIC_GAP_FRACTION = 0.6
