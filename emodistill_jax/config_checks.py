@@ -67,8 +67,7 @@ RULES: dict[str, Rule] = {
     # IQL, OPE, JPO
     "expectile": OPEN_UNIT, "gamma": UNIT, "tau": UNIT, "beta": NON_NEGATIVE, "max_weight": POSITIVE,
     "grad_clip": POSITIVE, "clip_norm": POSITIVE, "clip_eps": OPEN_UNIT, "kl_coef": NON_NEGATIVE,
-    "kappa": UNIT, "kappas": UNIT, "lambdas": NON_NEGATIVE, "quantile": UNIT,
-    **dict.fromkeys(("dropout", "label_jitter"), (lambda x: _num(x) and 0 <= x < 1, "a number in [0, 1)")),
+    "kappa": UNIT, "kappas": UNIT, "lambdas": NON_NEGATIVE, "dropout": (lambda x: _num(x) and 0 <= x < 1, "a number in [0, 1)"), "quantile": UNIT,
     "heldout_fraction": OPEN_UNIT, "ci": OPEN_UNIT, "warmup_frac": UNIT, "end_lr_ratio": UNIT,
     "weight_decay": NON_NEGATIVE, "b1": (lambda x: _num(x) and 0 <= x < 1, "a number in [0, 1)"),
     "b2": (lambda x: _num(x) and 0 <= x < 1, "a number in [0, 1)"), "eps": POSITIVE,

@@ -5,13 +5,12 @@ import asyncio
 import pytest
 
 from emodistill_jax.agents.build import build_negotiation
-from emodistill_jax.agents.sandbox import FixedSelector, SandboxTeacher, UniformSelector, values
+from emodistill_jax.agents.sandbox import FixedSelector, SandboxTeacher, UniformSelector
 from emodistill_jax.config_checks import check_config
-from emodistill_jax.distill.coverage import FIRST_SEED, PerturbedTeacher, coverage_examples, relabel
+from emodistill_jax.distill.coverage import FIRST_SEED, PerturbedTeacher, coverage_examples
 from emodistill_jax.domains import load_scenarios
 from emodistill_jax.errors import ConfigError
 from emodistill_jax.negotiation.loop import run_concurrently
-from emodistill_jax.negotiation.offers import extract_offer
 from emodistill_jax.negotiation.protocol import EpisodeContext, transcript
 from emodistill_jax.prompts import focal_messages
 
@@ -68,35 +67,6 @@ def test_an_emotion_free_selector_gives_emotion_free_coverage_turns(scenarios):
   assert examples[0].messages == focal_messages(scenarios[0], [], None)
 
 
-def test_relabelling_with_the_sweeps_teacher_gives_its_turns_back_and_without_jitter_the_schedules_offer(scenarios):
-  """The step-0.15 coverage turns are the teacher's own episodes (first test), so they stand in for a sandbox sweep."""
-  examples = coverage_examples(scenarios, 3, (0.15, 0.15), 30)
-  _, episodes = rollout(scenarios, 3, SandboxTeacher())
-  assert [x.response for x in relabel(examples, episodes, scenarios, SandboxTeacher())] == \
-      [x.response for x in examples]
-  plain = relabel(examples, episodes, scenarios, SandboxTeacher(concession_jitter=0.0))
-  by_id, scenario_of, clean, moved = {e.episode_id: e for e in episodes}, {s.id: s for s in scenarios}, 0, 0
-  for x, y in zip(examples, plain):
-    e, s = by_id[x.episode_id], scenario_of[x.scenario_id]
-    i = [k for k, m in enumerate(e.messages) if m.speaker == "focal"][x.turn - 1]
-    before = e.messages[:i]
-    plan = SandboxTeacher().plan(EpisodeContext(s, e.seed, e.episode_id), before, e.messages[i].emotion)
-    assert (y.messages, y.emotion, y.turn) == (x.messages, x.emotion, x.turn)
-    if plan.flaw is not None:
-      assert y.response == x.response
-      continue
-    counter = values.latest_offer(before, "counterparty")
-    p = 1.0 - (1.0 - (0.0 if counter is None else values.position(s, counter))) * min(1.0, 0.15 * (x.turn - 1))
-    previous = values.latest_offer(before, "focal")
-    if previous is not None and not values.is_unrealistic(s, previous):
-      p = min(p, values.position(s, previous))
-    offer = values.round_offer(s, values.value_at(s, p))
-    assert extract_offer(y.response, "crad") == offer  # (its wording too may differ: ultimatums come at g_t >= 0.6)
-    clean += 1
-    moved += offer != plan.offer
-  assert clean >= 60 and moved >= 20
-
-
 def test_coverage_settings_are_checked():
   with pytest.raises(ConfigError, match="student.coverage_steps"):
     coverage_examples(load_scenarios("crad")[:1], 1, (0.3, 0.1), 30)
@@ -105,5 +75,3 @@ def test_coverage_settings_are_checked():
   with pytest.raises(ConfigError, match="coverage_episodes"):
     check_config({"student": {"coverage_episodes": -1}})
   assert coverage_examples(load_scenarios("crad")[:2], 0, (0.0, 0.3), 30) == []
-  with pytest.raises(ConfigError, match="label_jitter"):
-    check_config({"student": {"label_jitter": 1.0}})

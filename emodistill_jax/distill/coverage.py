@@ -29,7 +29,6 @@ from emodistill_jax.domains import Scenario
 from emodistill_jax.errors import ConfigError
 from emodistill_jax.negotiation.loop import run_concurrently
 from emodistill_jax.negotiation.protocol import EpisodeContext, transcript
-from emodistill_jax.negotiation.records import Episode
 from emodistill_jax.prompts import focal_messages
 from emodistill_jax.sweep.judging import focal_turns
 
@@ -52,10 +51,10 @@ class PerturbedTeacher:
 
 def coverage_examples(scenarios: Sequence[Scenario], episodes_per_scenario: int, step_range: Sequence[float],
                       max_messages: int, tolerance: float | None = None, selector=None,
-                      concurrency: int = 64, labeller: SandboxTeacher | None = None) -> Examples:
+                      concurrency: int = 64) -> Examples:
   """One TurnExample per focal turn of the perturbed teacher's episodes (emotions from `selector`, default the
-  sweep's uniform draw over all 28), its response the unperturbed teacher's turn in that state (`labeller`, default
-  `SandboxTeacher()`); judge fields 0 (pretraining reads prompt and response only)."""
+  sweep's uniform draw over all 28), its response the unperturbed teacher's turn in that state; judge fields 0
+  (pretraining reads prompt and response only)."""
   if not scenarios or episodes_per_scenario <= 0:
     return Examples([], {"coverage_episodes": 0, "coverage_turns": 0})
   low, high = (float(v) for v in step_range)
@@ -67,7 +66,7 @@ def coverage_examples(scenarios: Sequence[Scenario], episodes_per_scenario: int,
   contexts = [EpisodeContext(s, FIRST_SEED + i, f"coverage/{s.id}-{i}")
               for s in scenarios for i in range(episodes_per_scenario)]
   episodes = asyncio.run(run_concurrently(contexts, negotiation, concurrency))
-  teacher, by_id, out = labeller or SandboxTeacher(), {ctx.episode_id: ctx for ctx in contexts}, []
+  teacher, by_id, out = SandboxTeacher(), {ctx.episode_id: ctx for ctx in contexts}, []
   for e, i, t in focal_turns(episodes):
     ctx, before, emotion = by_id[e.episode_id], e.messages[:i], e.messages[i].emotion
     out.append(TurnExample(
@@ -77,22 +76,4 @@ def coverage_examples(scenarios: Sequence[Scenario], episodes_per_scenario: int,
   return Examples(out, {"coverage_episodes": len(episodes), "coverage_turns": len(out)})
 
 
-def relabel(examples: Sequence[TurnExample], episodes: Sequence[Episode], scenarios: Sequence[Scenario],
-            labeller: SandboxTeacher) -> list[TurnExample]:
-  """The sandbox sweep's turns with `labeller`'s turn in the same state as their response (every other field
-  kept). The labeller draws what the sweep's teacher drew (same context, same streams), so a `SandboxTeacher()`
-  gives the sweep's own turns back and one with `concession_jitter=0` changes only the clean offers, to the
-  schedule's value."""
-  by_id, scenario_of = {e.episode_id: e for e in episodes}, {s.id: s for s in scenarios}
-  out = []
-  for x in examples:
-    e = by_id.get(x.episode_id)
-    if e is None:
-      raise KeyError(f"example {x.episode_id}#{x.turn}: no such episode in the sweep")
-    i = [k for k, m in enumerate(e.messages) if m.speaker == "focal"][x.turn - 1]
-    ctx = EpisodeContext(scenario_of[e.scenario_id], e.seed, e.episode_id)
-    out.append(dataclasses.replace(x, response=labeller.plan(ctx, e.messages[:i], e.messages[i].emotion).text))
-  return out
-
-
-__all__ = ["FIRST_SEED", "PerturbedTeacher", "coverage_examples", "relabel"]
+__all__ = ["FIRST_SEED", "PerturbedTeacher", "coverage_examples"]

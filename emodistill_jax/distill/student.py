@@ -58,7 +58,7 @@ from tqdm import tqdm
 
 from emodistill_jax import emotions
 from emodistill_jax.distill import data as ddata
-from emodistill_jax.distill.coverage import coverage_examples, relabel
+from emodistill_jax.distill.coverage import coverage_examples
 from emodistill_jax.distill.losses import sft_loss
 from emodistill_jax.distill.trainer import learning_rate_schedule
 from emodistill_jax.domains import load_scenarios
@@ -110,9 +110,6 @@ def default_settings() -> config_dict.ConfigDict:
   # (message numbers from TURN_POOL on pooled): 1 draws examples uniformly; 0.5 (chosen on validation under the
   # shipped and a redrawn table, docs/sandbox.md) draws the rare late turns ~3x as often as uniform sampling does
   c.turn_balance = 0.5
-  # the concession jitter of the teacher whose turns the student learns (the sweep's own: 0.2, a draw that no prompt
-  # shows): 0 relabels every sandbox turn with the schedule's own offer, so the digits have one right answer
-  c.label_jitter = 0.0
   return c
 
 
@@ -321,26 +318,15 @@ def cache_key(settings, examples) -> str:
 
 def pretraining_examples(examples: ddata.Examples, settings, sweep_dir: str) -> ddata.Examples:
   """The sweep's judged turns followed by the coverage turns on the sweep's scenarios (`coverage_examples`), their
-  emotions drawn as the sweep drew its own (uniform over its labels, or none for an emotion-free sweep). Every
-  turn's response is the sandbox teacher's with concession jitter `label_jitter` (`coverage.relabel`; the sweep's
-  own turns are relabelled only when the sandbox teacher wrote them)."""
-  from emodistill_jax.agents.sandbox import SandboxTeacher
+  emotions drawn as the sweep drew its own (uniform over its labels, or none for an emotion-free sweep)."""
   from emodistill_jax.sweep.backends import sweep_selector
   from emodistill_jax.sweep.judging import sweep_settings
-  from emodistill_jax.sweep.runner import load_episodes
-  if not 0.0 <= settings.label_jitter < 1.0:
-    raise ConfigError(f"student.label_jitter={settings.label_jitter}; expected a number in [0, 1)")
   sweep = config_dict.ConfigDict(sweep_settings(sweep_dir))
   ids = {x.scenario_id for x in examples}
   scenarios = [s for s in load_scenarios(sweep.domain, sweep.get("scenarios_path")) if s.id in ids]
-  labeller = SandboxTeacher(concession_jitter=settings.label_jitter)
-  own, relabelled = list(examples), 0
-  if sweep.focal.kind == "sandbox":
-    own = relabel(own, load_episodes(sweep_dir), scenarios, labeller)
-    relabelled = sum(a.response != b.response for a, b in zip(own, examples))
   extra = coverage_examples(scenarios, settings.coverage_episodes, settings.coverage_steps, sweep.max_messages,
-                            sweep.get("tolerance"), sweep_selector(sweep), labeller=labeller)
-  return ddata.Examples(own + list(extra), {**examples.stats, **extra.stats, "relabelled_sweep_turns": relabelled})
+                            sweep.get("tolerance"), sweep_selector(sweep))
+  return ddata.Examples(list(examples) + list(extra), {**examples.stats, **extra.stats})
 
 
 def _read_report(folder: str) -> dict:
@@ -396,7 +382,7 @@ def build_student(settings, sweep_dir: str, folder: str, *, judge_dir: str | Non
   report = {
       "domain": domain, "sweep": sweep_dir, "cache": cached, "max_length": settings.max_length,
       "examples": len(examples), "coverage": {k: v for k, v in examples.stats.items() if k.startswith("coverage")},
-      "relabelled_sweep_turns": examples.stats["relabelled_sweep_turns"], "tokenized": tokenized.stats,
+      "tokenized": tokenized.stats,
       "vocab_size": config.vocab_size, "tokenizer_vocab": len(tokenizer),
       "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(params))),
       "model": {k: v for k, v in config.to_hf().items() if k in (

@@ -11,7 +11,7 @@ with the first two swapped now and then. The expression is one of four variants 
 
 The offer follows a concession schedule in positions (see `values`): turn t asks for
 p_t = 1 - (1 - p_c) * g_t, with p_c the counterparty's latest offer (0 before it speaks) and
-g_t = min(1, step * (t - 1) * u_t), u_t uniform in [1 - jitter, 1 + jitter] (jitter 0.2); so turn 1 asks for the target and the
+g_t = min(1, step * (t - 1) * jitter), jitter in [0.8, 1.2]; so turn 1 asks for the target and the
 teacher gives way toward the counterparty over about eight turns. It never asks for more than its
 previous realistic offer.
 
@@ -54,7 +54,6 @@ class SandboxTeacher:
   unrealistic_rate: float = 0.08
   leverage_rate: float = 0.35
   concession_step: float = 0.15
-  concession_jitter: float = 0.2  # the step is scaled by a draw uniform in [1 - jitter, 1 + jitter] each turn
   ultimatum_rate: float = 0.15  # late turns (g_t >= 0.6) only
   swap_rate: float = 0.25  # offer sentence before the expression
 
@@ -74,8 +73,7 @@ class SandboxTeacher:
       return TurnPlan(previous.text, previous.offer, flaw, bool(lexicon.detect_leverage(previous.text, s.domain)))
     expression = _expression(emotion, int(rng.integers(4)))
     counter = values.latest_offer(messages, "counterparty")
-    scale = 1.0 - self.concession_jitter + 2.0 * self.concession_jitter * u_jitter  # 0.8 + 0.4 u at 0.2
-    g = min(1.0, self.concession_step * (turn - 1) * scale)
+    g = min(1.0, self.concession_step * (turn - 1) * (0.8 + 0.4 * u_jitter))
     if flaw == "capitulation":
       offer = counter
     elif flaw == "unrealistic":
