@@ -46,7 +46,27 @@ def test_the_teachers_own_turns_score_as_in_a_judged_sweep(states):
     if plan.flaw != "repetition":  # a repeated turn carries the old turn's emotion cue
       assert row["emotion_cue"] is True
     assert row["offer"] == plan.offer and not row["truncated"]
+    if plan.flaw is None:  # the teacher misses its own scheduled offer only by its jitter (0.2 of the step) + rounding
+      t, room = len(s.messages) // 2 + 1, abs(s.ctx.scenario.xstar - s.ctx.scenario.x0)
+      assert row["offer_error"] <= 0.2 * 0.15 * (t - 1) + 2 / room + 1e-9
+      assert t > 1 or row["offer_error"] == 0.0
+    elif plan.offer is None:
+      assert row["offer_error"] is None
   assert planted >= 1
+
+
+def test_the_scheduled_offer_golden():
+  """crad runs downward: x0 100, x* 10, so position p is the value 100 - 90 p. Message 3 after the counterparty's 70
+  (p_c = 1/3): p = 1 - (1 - 1/3) 0.15 (3 - 1) = 0.8, i.e. 28 days, unless the previous offer asked for less."""
+  import dataclasses
+  s = dataclasses.replace(load_scenarios("crad")[0], x0=100.0, xstar=10.0)
+  def talk(own):
+    return [Message("focal", "", None, 10.0), Message("counterparty", "", None, 90.0),
+            Message("focal", "", None, own), Message("counterparty", "", None, 70.0)]
+  teacher = SandboxTeacher()
+  assert teacher.scheduled_offer(s, talk(25.0)) == 28.0
+  assert teacher.scheduled_offer(s, talk(30.0)) == 30.0  # never more than its previous realistic offer
+  assert teacher.scheduled_offer(s, talk(25.0)[:0]) == 10.0  # the opening asks for the target
 
 
 def test_flaw_detectors_on_written_turns(states):
@@ -59,9 +79,11 @@ def test_flaw_detectors_on_written_turns(states):
 
 
 def test_summaries_golden():
-  def row(i, judge, flaw=None, cue=True, cut=False):
-    return {"episode_id": f"e{i}", "turn": 1, "judge": judge, "flaw": flaw, "emotion_cue": cue, "truncated": cut}
-  rows = [row(0, 10), row(1, 4, "no number", False), row(2, 8, cut=True), row(3, 2, "repetition", None)]
+  def row(i, judge, flaw=None, cue=True, cut=False, error=0.1):
+    return {"episode_id": f"e{i}", "turn": 1, "judge": judge, "flaw": flaw, "emotion_cue": cue, "truncated": cut,
+            "offer_error": error}
+  rows = [row(0, 10, error=0.0), row(1, 4, "no number", False, error=None), row(2, 8, cut=True, error=0.5),
+          row(3, 2, "repetition", None, error=0.25)]
   base = [row(0, 8), row(1, 8), row(2, 8), row(3, 4)]
   s = ex.summarize(rows, base)
   assert s["n"] == 4 and s["judge"]["mean"] == 6.0
@@ -71,7 +93,11 @@ def test_summaries_golden():
   assert s["flaws"]["no number"]["rate"] == 0.25 and s["flaws"]["capitulation"]["rate"] == 0.0
   assert s["emotion_cue"]["n"] == 3 and s["emotion_cue"]["rate"] == pytest.approx(2 / 3)  # None: not counted
   assert s["truncated"]["rate"] == 0.25
+  assert s["offer_error"]["n"] == 3 and s["offer_error"]["mean"] == 0.25  # no offer: not counted
+  assert s["offer_error"]["low"] == pytest.approx(welch_ci([0.0, 0.5, 0.25])["low"])
   with pytest.raises(ValueError, match="same states"):
     ex.summarize(rows, base[::-1])
   table = ex.markdown({"Vanilla SLM": ex.summarize(base), "SFT": {**s, "kl": 0.0123}}, "Vanilla SLM")
   assert "| SFT | 4 | 6.00 [" in table and "| 0.0123 |" in table and math.isnan(ex.summarize([])["judge"]["mean"])
+  low, high = s["offer_error"]["low"], s["offer_error"]["high"]
+  assert f"| 0.250 [{low:.3f}, {high:.3f}] |" in table and "| 0.100 [0.100, 0.100] |" in table

@@ -41,7 +41,11 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
       ("IQL+SFT+JPO", "Vanilla SLM", 20), ("IQL+SFT+JPO", "IQL", 20)]
   assert "## The paper's ordering" in report and "| IQL+SFT+JPO - IQL | above | " in report
   expression = json.loads((tmp_path / "expression" / "expression.json").read_text())
-  assert sorted(expression["summaries"]) == sorted(["Vanilla SLM", "SFT", "JPO", "SFT+JPO", "A-LoL"])
+  assert sorted(expression["summaries"]) == sorted(["Sandbox teacher", "Vanilla SLM", "SFT", "JPO", "SFT+JPO",
+                                                    "A-LoL"])
+  teacher = expression["summaries"]["Sandbox teacher"]  # the reference: off its schedule by its jitter and flaws
+  assert round(teacher["offer_error"]["mean"], 4) == 0.0778 and "judge_change" not in teacher
+  assert "| Sandbox teacher | 40 |" in report
   assert expression["states"] == 40  # 20 held-out scenarios x 2 states
   assert all(len(rows) == 40 for rows in expression["turns"].values())
   assert "## Offline expression metrics" in report and "| SFT+JPO | 40 |" in report

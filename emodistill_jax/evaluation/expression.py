@@ -13,8 +13,12 @@ deterministic parser, as in an episode); the flaw the sandbox's rubric finds fir
 repetition of the previous focal turn, no number, an unrealistic demand, an offer worse than the counterparty's,
 a threat to walk away, capitulation), whether the requested emotion's cues are the strongest in the text
 (`lexicon.detect_emotion`; emotion-free prompts are not counted), and whether the decoding was cut at the
-token budget. `summarize` gives the mean judge score (t interval), every rate (Wilson interval) and, against a
-baseline policy on the same states, the paired change in judge score (t interval of the differences).
+token budget; and the offer error: how far the stated offer lies from the sandbox teacher's scheduled offer in that
+state (`SandboxTeacher.scheduled_offer`: its clean offer at the schedule's mean step), as a share of the room
+|x* - x0|, capped at 1 (None when the turn states no offer). The teacher's own offers miss it only by its concession
+jitter, so the error measures a student's number skill, which the judge sees only coarsely. `summarize` gives the
+mean judge score and offer error (t intervals), every rate (Wilson interval) and, against a baseline policy on the
+same states, the paired change in judge score (t interval of the differences).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 
 from emodistill_jax.agents.sandbox import lexicon
 from emodistill_jax.agents.sandbox.judge import SandboxJudge
+from emodistill_jax.agents.sandbox.teacher import SandboxTeacher
 from emodistill_jax.domains import Scenario
 from emodistill_jax.evaluation.stats import welch_ci
 from emodistill_jax.negotiation.offers import extract_offer
@@ -83,9 +88,10 @@ async def generate(agent, states: Sequence[State], emotion_free: bool = False) -
 
 async def score_turns(states: Sequence[State], texts: Sequence[str], judge=None,
                       emotion_free: bool = False) -> list[dict[str, Any]]:
-  """One row per answer: judge score, first flaw (None: clean), emotion cue present, truncated, offer."""
+  """One row per answer: judge score, first flaw (None: clean), emotion cue present, truncated, offer, offer error
+  (see the module docstring)."""
   judge = judge or SandboxJudge()
-  rubric = SandboxJudge()
+  rubric, schedule = SandboxJudge(), SandboxTeacher()
   turns = []
   for st, text in zip(states, texts):
     message = Message("focal", str(text), emotion=st.emotion, offer=extract_offer(str(text), st.ctx.scenario.domain),
@@ -97,9 +103,13 @@ async def score_turns(states: Sequence[State], texts: Sequence[str], judge=None,
     m = msgs[-1]
     _, line = rubric.rubric(st.ctx, msgs, len(msgs) - 1)
     cue = None if emotion_free or st.emotion is None else lexicon.detect_emotion(m.text)[0] == st.emotion
+    s = st.ctx.scenario
+    error = None if m.offer is None else min(
+        1.0, abs(m.offer - schedule.scheduled_offer(s, st.messages)) / max(abs(s.xstar - s.x0), 1e-9))
     rows.append({"episode_id": st.ctx.episode_id, "turn": len(msgs) // 2 + 1, "emotion": st.emotion,
                  "text": m.text, "offer": m.offer, "judge": int(score), "judge_parsed": bool(parsed),
-                 "flaw": line if line in FLAWS else None, "emotion_cue": cue, "truncated": m.truncated})
+                 "flaw": line if line in FLAWS else None, "emotion_cue": cue, "truncated": m.truncated,
+                 "offer_error": error})
   return rows
 
 
@@ -110,10 +120,12 @@ def _rate(flags: Sequence[bool]) -> dict[str, float]:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], baseline: Sequence[Mapping[str, Any]] | None = None) -> dict:
-  """Mean judge score (t CI), clean share, each flaw's rate, emotion-cue and truncation rates (Wilson CIs);
-  with `baseline` (rows of another policy on the same states) the paired judge change (t CI)."""
+  """Mean judge score and offer error (t CIs), clean share, each flaw's rate, emotion-cue and truncation rates
+  (Wilson CIs); with `baseline` (rows of another policy on the same states) the paired judge change (t CI)."""
   judge = [r["judge"] for r in rows]
+  errors = [r["offer_error"] for r in rows if r.get("offer_error") is not None]
   out = {"n": len(rows), "judge": welch_ci(judge), "clean": _rate([r["flaw"] is None for r in rows]),
+         "offer_error": welch_ci(errors),
          "flaws": {f: _rate([r["flaw"] == f for r in rows]) for f in FLAWS},
          "emotion_cue": _rate([bool(r["emotion_cue"]) for r in rows if r["emotion_cue"] is not None]),
          "truncated": _rate([bool(r["truncated"]) for r in rows])}
@@ -129,17 +141,20 @@ def _ci(d: Mapping[str, float], key: str = "mean", scale: float = 1.0, spec: str
 
 
 def markdown(summaries: Mapping[str, Mapping[str, Any]], baseline: str | None = None) -> str:
-  """One row per policy: judge (CI), change vs the baseline (CI), clean %, the main flaw rates, emotion cue %,
-  truncated %, and the adapter's KL to its reference when given (summary["kl"])."""
+  """One row per policy: judge (CI), change vs the baseline (CI), clean %, the main flaw rates, offer error (CI),
+  emotion cue %, truncated %, and the adapter's KL to its reference when given (summary["kl"])."""
   header = ["policy", "n", "judge", f"judge change vs {baseline}" if baseline else "judge change", "clean %",
-            "no number %", "repetition %", "capitulation %", "unrealistic %", "emotion cue %", "truncated %", "KL"]
+            "no number %", "repetition %", "capitulation %", "unrealistic %", "offer error (room)", "emotion cue %",
+            "truncated %", "KL"]
   lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
   for name, s in summaries.items():
     pct = lambda d: _ci(d, "rate", 100, ".1f") if d["n"] else "--"
     change = _ci(s["judge_change"], "mean") if "judge_change" in s else "--"
     kl = f"{s['kl']:.4f}" if s.get("kl") is not None else "--"
+    error = lambda d: _ci(d, "mean", 1, ".3f") if d and d["n"] else "--"
     lines.append("| " + " | ".join([name, str(s["n"]), _ci(s["judge"]), change, pct(s["clean"]),
                                      pct(s["flaws"]["no number"]), pct(s["flaws"]["repetition"]),
                                      pct(s["flaws"]["capitulation"]), pct(s["flaws"]["unrealistic"]),
-                                     pct(s["emotion_cue"]), pct(s["truncated"]), kl]) + " |")
+                                     error(s.get("offer_error")), pct(s["emotion_cue"]), pct(s["truncated"]),
+                                     kl]) + " |")
   return "\n".join(lines) + "\n"

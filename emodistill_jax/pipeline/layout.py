@@ -9,3 +9,5 @@ LORA_STAGES = ("sft", "sft_free", "jpo", "jpo_base", "jpo_free", "jpo_free_base"
 # the expression policies compared offline (`Pipeline.expression`): name -> adapter (None: the vanilla student)
 EXPRESSION_POLICIES = (("Vanilla SLM", None), ("SFT", "sft"), ("JPO", "jpo_base"), ("SFT+JPO", "jpo"),
                        ("A-LoL", "alol"))
+# with the sandbox as the focal teacher, its own turns on the same states head the table (the student's reference)
+TEACHER_POLICY = "Sandbox teacher"

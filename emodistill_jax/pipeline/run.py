@@ -16,7 +16,8 @@ from ml_collections import config_dict
 
 from emodistill_jax.domains import load_scenarios, write_jsonl
 from emodistill_jax.domains.scenario_summary import summarize
-from emodistill_jax.pipeline.layout import ADAPTER_STAGES, EXPRESSION_POLICIES, LORA_STAGES, STAGE_FILE
+from emodistill_jax.pipeline.layout import (ADAPTER_STAGES, EXPRESSION_POLICIES, LORA_STAGES, STAGE_FILE,
+                                           TEACHER_POLICY)
 from emodistill_jax.storage import write_json_atomic
 
 
@@ -132,18 +133,24 @@ class Pipeline:
   def expression(self, folder: str) -> dict:
     """Offline expression metrics (`evaluation.expression`): the vanilla student and each adapter write the same
     held-out focal turns, scored by the run's judge and the sandbox's flaw detectors; the adapters' KL to their
-    reference from training. Writes expression.json (summaries and every scored turn) and expression.md."""
+    reference from training. With the sandbox as the focal teacher, its own turns on the same states come first, as
+    the reference the student learned from. Writes expression.json (summaries and every scored turn) and
+    expression.md."""
     from emodistill_jax.agents.build import close, judge_agent
+    from emodistill_jax.agents.sandbox import SandboxTeacher
     from emodistill_jax.evaluation import expression as ex
     comp = self.components()
     states = ex.heldout_states(comp.scenarios, self.c.expression.per_scenario, self.c.expression.episodes_per_scenario)
     policies = [(name, adapter) for name, adapter in EXPRESSION_POLICIES
                 if adapter is None or adapter in comp.adapters]
+    teacher = [TEACHER_POLICY] if self.c.focal.kind == "sandbox" else []
 
     async def score_all():
       judge, backends = judge_agent(self.c.judge.judge, os.path.join(folder, "cache"))
       try:
         rows = {}
+        for name in teacher:
+          rows[name] = await ex.score_turns(states, await ex.generate(SandboxTeacher(), states), judge)
         for name, adapter in policies:
           texts = await ex.generate(comp.student_agent(adapter), states)
           rows[name] = await ex.score_turns(states, texts, judge)
@@ -152,7 +159,7 @@ class Pipeline:
         await close(backends)
 
     rows = asyncio.run(score_all())
-    summaries = {}
+    summaries = {name: {**ex.summarize(rows[name]), "kl": None} for name in teacher}
     for name, adapter in policies:
       summaries[name] = ex.summarize(rows[name], rows["Vanilla SLM"] if adapter else None)
       summaries[name]["kl"] = self._stage_kl(ADAPTER_STAGES[adapter]) if adapter else None

@@ -94,6 +94,14 @@ class SandboxTeacher:
       parts.append(_pick(rng, lexicon.LEVERAGE[s.domain]))
     return TurnPlan(" ".join(parts), offer, flaw, leverage)
 
+  def scheduled_offer(self, scenario: Scenario, messages: Sequence[Message]) -> float:
+    """The clean offer of the next turn at the schedule's mean step (jitter 1): what the teacher's offer is
+    centred on, whatever its draw (the offline expression metrics measure a policy's offers against it)."""
+    turn = values.focal_count(messages) + 1
+    g = min(1.0, self.concession_step * (turn - 1))
+    counter = values.latest_offer(messages, "counterparty")
+    return values.round_offer(scenario, self._scheduled(scenario, messages, counter, g))
+
   def _flaw(self, u: float, messages: Sequence[Message], turn: int) -> str | None:
     # capitulation is a failure of nerve that grows as the talks drag on: none at turns 1-2, full from 4
     capitulation = self.capitulation_rate * min(1.0, max(0.0, (turn - 2) / 2))
