@@ -82,7 +82,7 @@ def test_summaries_golden():
   def row(i, judge, flaw=None, cue=True, cut=False, error=0.1):
     return {"episode_id": f"e{i}", "turn": 1, "judge": judge, "flaw": flaw, "emotion_cue": cue, "truncated": cut,
             "offer_error": error}
-  rows = [row(0, 10, error=0.0), row(1, 4, "no number", False, error=None), row(2, 8, cut=True, error=0.5),
+  rows = [row(0, 10, error=0.0), row(1, 4, "no number", False, error=None), row(2, 8, cut=True, error=0.4),
           row(3, 2, "repetition", None, error=0.25)]
   base = [row(0, 8), row(1, 8), row(2, 8), row(3, 4)]
   s = ex.summarize(rows, base)
@@ -93,11 +93,14 @@ def test_summaries_golden():
   assert s["flaws"]["no number"]["rate"] == 0.25 and s["flaws"]["capitulation"]["rate"] == 0.0
   assert s["emotion_cue"]["n"] == 3 and s["emotion_cue"]["rate"] == pytest.approx(2 / 3)  # None: not counted
   assert s["truncated"]["rate"] == 0.25
-  assert s["offer_error"]["n"] == 3 and s["offer_error"]["mean"] == 0.25  # no offer: not counted
-  assert s["offer_error"]["low"] == pytest.approx(welch_ci([0.0, 0.5, 0.25])["low"])
+  assert s["offer_error"]["n"] == 3 and s["offer_error"]["mean"] == pytest.approx(0.65 / 3)  # no offer: not counted
+  assert s["offer_error"]["low"] == pytest.approx(welch_ci([0.0, 0.4, 0.25])["low"])
+  assert s["offer_error_clean"]["n"] == 2 and s["offer_error_clean"]["mean"] == pytest.approx(0.2)  # not row 3
   with pytest.raises(ValueError, match="same states"):
     ex.summarize(rows, base[::-1])
   table = ex.markdown({"Vanilla SLM": ex.summarize(base), "SFT": {**s, "kl": 0.0123}}, "Vanilla SLM")
   assert "| SFT | 4 | 6.00 [" in table and "| 0.0123 |" in table and math.isnan(ex.summarize([])["judge"]["mean"])
   low, high = s["offer_error"]["low"], s["offer_error"]["high"]
-  assert f"| 0.250 [{low:.3f}, {high:.3f}] |" in table and "| 0.100 [0.100, 0.100] |" in table
+  clean = s["offer_error_clean"]
+  assert f"| 0.217 [{low:.3f}, {high:.3f}] | 0.200 [{clean['low']:.3f}, {clean['high']:.3f}] |" in table
+  assert "| 0.100 [0.100, 0.100] | 0.100 [0.100, 0.100] |" in table

@@ -44,7 +44,8 @@ def test_smoke_pipeline_runs_every_stage_and_reports_every_method(tmp_path):
   assert sorted(expression["summaries"]) == sorted(["Sandbox teacher", "Vanilla SLM", "SFT", "JPO", "SFT+JPO",
                                                     "A-LoL"])
   teacher = expression["summaries"]["Sandbox teacher"]  # the reference: off its schedule by its jitter and flaws
-  assert round(teacher["offer_error"]["mean"], 4) == 0.0778 and "judge_change" not in teacher
+  assert round(teacher["offer_error"]["mean"], 4) == 0.0778 and round(teacher["offer_error_clean"]["mean"], 4) == 0.0134
+  assert teacher["offer_error_clean"]["n"] == 23 and "judge_change" not in teacher
   assert "| Sandbox teacher | 40 |" in report
   assert expression["states"] == 40  # 20 held-out scenarios x 2 states
   assert all(len(rows) == 40 for rows in expression["turns"].values())

@@ -16,9 +16,11 @@ a threat to walk away, capitulation), whether the requested emotion's cues are t
 token budget; and the offer error: how far the stated offer lies from the sandbox teacher's scheduled offer in that
 state (`SandboxTeacher.scheduled_offer`: its clean offer at the schedule's mean step), as a share of the room
 |x* - x0|, capped at 1 (None when the turn states no offer). The teacher's own offers miss it only by its concession
-jitter, so the error measures a student's number skill, which the judge sees only coarsely. `summarize` gives the
-mean judge score and offer error (t intervals), every rate (Wilson interval) and, against a baseline policy on the
-same states, the paired change in judge score (t interval of the differences).
+jitter on the turns the rubric finds clean (its flaws move the offer on purpose), so the error on clean turns
+measures a policy's number skill, which the judge reads only through its coarse anchors. `summarize` gives the
+mean judge score and offer error, over all turns with an offer and over the clean ones (t intervals), every rate
+(Wilson interval) and, against a baseline policy on the same states, the paired change in judge score (t interval
+of the differences).
 """
 
 from __future__ import annotations
@@ -120,12 +122,13 @@ def _rate(flags: Sequence[bool]) -> dict[str, float]:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], baseline: Sequence[Mapping[str, Any]] | None = None) -> dict:
-  """Mean judge score and offer error (t CIs), clean share, each flaw's rate, emotion-cue and truncation rates
+  """Mean judge score and offer error, all and clean turns (t CIs), clean share, each flaw's rate, emotion-cue and truncation rates
   (Wilson CIs); with `baseline` (rows of another policy on the same states) the paired judge change (t CI)."""
   judge = [r["judge"] for r in rows]
-  errors = [r["offer_error"] for r in rows if r.get("offer_error") is not None]
+  offers = [r for r in rows if r.get("offer_error") is not None]
   out = {"n": len(rows), "judge": welch_ci(judge), "clean": _rate([r["flaw"] is None for r in rows]),
-         "offer_error": welch_ci(errors),
+         "offer_error": welch_ci([r["offer_error"] for r in offers]),
+         "offer_error_clean": welch_ci([r["offer_error"] for r in offers if r["flaw"] is None]),
          "flaws": {f: _rate([r["flaw"] == f for r in rows]) for f in FLAWS},
          "emotion_cue": _rate([bool(r["emotion_cue"]) for r in rows if r["emotion_cue"] is not None]),
          "truncated": _rate([bool(r["truncated"]) for r in rows])}
@@ -141,11 +144,11 @@ def _ci(d: Mapping[str, float], key: str = "mean", scale: float = 1.0, spec: str
 
 
 def markdown(summaries: Mapping[str, Mapping[str, Any]], baseline: str | None = None) -> str:
-  """One row per policy: judge (CI), change vs the baseline (CI), clean %, the main flaw rates, offer error (CI),
+  """One row per policy: judge (CI), change vs the baseline (CI), clean %, the main flaw rates, offer errors (CIs),
   emotion cue %, truncated %, and the adapter's KL to its reference when given (summary["kl"])."""
   header = ["policy", "n", "judge", f"judge change vs {baseline}" if baseline else "judge change", "clean %",
-            "no number %", "repetition %", "capitulation %", "unrealistic %", "offer error (room)", "emotion cue %",
-            "truncated %", "KL"]
+            "no number %", "repetition %", "capitulation %", "unrealistic %", "offer error (room)",
+            "offer error, clean turns", "emotion cue %", "truncated %", "KL"]
   lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
   for name, s in summaries.items():
     pct = lambda d: _ci(d, "rate", 100, ".1f") if d["n"] else "--"
@@ -155,6 +158,6 @@ def markdown(summaries: Mapping[str, Mapping[str, Any]], baseline: str | None = 
     lines.append("| " + " | ".join([name, str(s["n"]), _ci(s["judge"]), change, pct(s["clean"]),
                                      pct(s["flaws"]["no number"]), pct(s["flaws"]["repetition"]),
                                      pct(s["flaws"]["capitulation"]), pct(s["flaws"]["unrealistic"]),
-                                     error(s.get("offer_error")), pct(s["emotion_cue"]), pct(s["truncated"]),
-                                     kl]) + " |")
+                                     error(s.get("offer_error")), error(s.get("offer_error_clean")),
+                                     pct(s["emotion_cue"]), pct(s["truncated"]), kl]) + " |")
   return "\n".join(lines) + "\n"
