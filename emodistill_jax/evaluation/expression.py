@@ -122,8 +122,9 @@ def _rate(flags: Sequence[bool]) -> dict[str, float]:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], baseline: Sequence[Mapping[str, Any]] | None = None) -> dict:
-  """Mean judge score and offer error, all and clean turns (t CIs), clean share, each flaw's rate, emotion-cue and truncation rates
-  (Wilson CIs); with `baseline` (rows of another policy on the same states) the paired judge change (t CI)."""
+  """Mean judge score and offer error, over all and over clean turns (t CIs), clean share, each flaw's rate,
+  emotion-cue and truncation rates (Wilson CIs); with `baseline` (rows of another policy on the same states) the
+  paired judge change (t CI)."""
   judge = [r["judge"] for r in rows]
   offers = [r for r in rows if r.get("offer_error") is not None]
   out = {"n": len(rows), "judge": welch_ci(judge), "clean": _rate([r["flaw"] is None for r in rows]),
