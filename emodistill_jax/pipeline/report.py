@@ -122,9 +122,12 @@ def expression_section(path: str) -> list[str]:
     table = f.read()
   return ["## Offline expression metrics", "",
           "Each policy writes the same held-out focal turns (sandbox states on the test scenarios, the requested "
-          "emotion of the state), scored by the run's judge and the sandbox's flaw detectors; 95% CIs (t for the "
-          "judge and its paired change against the vanilla student, Wilson for rates); KL: the median of the "
-          "adapter's logged K3 KL to its reference over the last quarter of training.", "", table, ""]
+          "emotion of the state), scored by the run's judge and the sandbox's flaw detectors; the sandbox teacher's "
+          "own turns, when it is the focal teacher, come first. Offer error: the distance from the stated offer to "
+          "the sandbox teacher's scheduled offer in the state, as a share of the room, over all turns with an offer "
+          "and over clean ones. 95% CIs (t for the judge, the offer errors and the judge's paired change against "
+          "the vanilla student, Wilson for rates); KL: the median of the adapter's logged K3 KL to its reference "
+          "over the last quarter of training.", "", table, ""]
 
 
 def emotion_section(study_path: str, folder: str) -> list[str]:
